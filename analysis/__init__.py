@@ -1,0 +1,1 @@
+"""Night analysis: pure signal-processing steps composed into one pipeline."""

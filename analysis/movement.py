@@ -1,0 +1,171 @@
+"""Leg-movement detection from ankle acceleration.
+
+The movement signal is the vector magnitude of the high-passed acceleration (gravity and slow
+posture removed), smoothed to a `ENVELOPE_S` moving RMS: the envelope, in g. Its resting level,
+the noise floor, is estimated per recording, and the two thresholds are multiples of it: the
+accelerometer analogue of the EMG rule "+8 uV above rest for onset, <= +2 uV for offset"
+(AASM / WASM 2016). A movement starts where the envelope crosses the onset threshold and ends at
+the start of the first period of at least `MIN_REST_S` (0.5 s) at or below the offset threshold,
+so same-leg movements less than 0.5 s apart are one movement, as both rule sets require.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from analysis.grid import LegGrid, runs
+
+HIGH_PASS_HZ = 1.5  # first order: removes gravity and slow posture change, rings least
+ENVELOPE_S = 0.25  # moving-RMS window of the envelope, s
+MIN_REST_S = 0.5  # offset: start of >= 0.5 s at or below the offset threshold (AASM/WASM)
+ONSET_FACTOR = 2.2  # onset threshold = floor x this
+OFFSET_FACTOR = 1.5  # offset threshold = floor x this
+MIN_ONSET_G = 0.004  # never detect below 4 mg, however quiet the sensor
+MIN_LM_S = 0.5  # shorter movements are brief jerks, not LMs (AASM/WASM)
+FLOOR_PERCENTILE = 25  # resting share of a night is well above 25 %
+CHANGE_FACTOR = 3.0  # the change signal's threshold for "still moving" = its floor x this
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Per-recording levels, g: of the envelope, and of the sample-to-sample change."""
+
+    floor: float
+    onset: float
+    offset: float
+    change: float
+
+
+@dataclass(frozen=True, slots=True)
+class Movements:
+    """Movements on one leg, as slot indices into its grid (end exclusive)."""
+
+    start: np.ndarray  # int64
+    end: np.ndarray  # int64
+    truncated: np.ndarray  # bool: touches a long gap or the recording edge, duration unknown
+
+    def durations(self, fs: float) -> np.ndarray:
+        return (self.end - self.start) / fs
+
+    def select(self, keep: np.ndarray) -> Movements:
+        return Movements(self.start[keep], self.end[keep], self.truncated[keep])
+
+
+def high_pass(grid: LegGrid) -> np.ndarray:
+    """float32 (n, 3) g: the grid's acceleration without gravity; NaN in long gaps.
+
+    Each stretch between long gaps is filtered on its own, started at rest on its first sample.
+    """
+    sos = signal.butter(1, HIGH_PASS_HZ, "highpass", fs=grid.fs, output="sos")
+    zi = signal.sosfilt_zi(sos)
+    out = np.full(grid.accel.shape, np.nan, dtype=np.float32)
+    starts, ends = runs(~grid.gap)
+    for s, e in zip(starts, ends, strict=True):
+        x = grid.accel[s:e].astype(np.float64)
+        y, _ = signal.sosfilt(sos, x, axis=0, zi=zi[:, :, None] * x[0][None, None, :])
+        out[s:e] = y
+    return out
+
+
+def magnitude(hp: np.ndarray) -> np.ndarray:
+    """float32 (n,) g: vector magnitude of the high-passed acceleration; NaN in long gaps."""
+    return np.sqrt(np.einsum("ij,ij->i", hp, hp)).astype(np.float32)
+
+
+def envelope(mag: np.ndarray, fs: float) -> np.ndarray:
+    """float32 (n,) g: centred moving RMS of the magnitude `mag`; NaN in long gaps."""
+    power = mag.astype(np.float64) ** 2
+    gap = np.isnan(power)
+    power[gap] = 0.0
+    w = max(1, round(ENVELOPE_S * fs))
+    c = np.concatenate(([0.0], np.cumsum(power)))
+    lo = np.clip(np.arange(power.size) - w // 2, 0, power.size)
+    hi = np.clip(lo + w, 0, power.size)
+    env = np.sqrt(np.maximum((c[hi] - c[lo]) / (hi - lo), 0.0)).astype(np.float32)
+    env[gap] = np.nan
+    return env
+
+
+def noise_floor(env: np.ndarray, fs: float) -> float:
+    """Resting envelope level, g: a low percentile of per-second mean envelope."""
+    per_s = max(1, round(fs))
+    n = env.size // per_s * per_s
+    sec = env[:n].reshape(-1, per_s).mean(axis=1)
+    sec = sec[np.isfinite(sec)]
+    if sec.size == 0:
+        return float("nan")
+    return float(np.percentile(sec, FLOOR_PERCENTILE))
+
+
+def change(accel: np.ndarray) -> np.ndarray:
+    """float32 (n,) g: magnitude of the sample-to-sample change of the raw acceleration.
+
+    It is the high-pass filter's input term, without the filter's exponential decay, so it
+    falls to the noise level as soon as the leg stops moving; NaN in long gaps.
+    """
+    d = np.diff(accel, axis=0, prepend=accel[:1])
+    return np.sqrt(np.einsum("ij,ij->i", d, d)).astype(np.float32)
+
+
+def thresholds(env: np.ndarray, chg: np.ndarray, fs: float) -> Thresholds:
+    """Levels from the resting floors of the envelope and of the change signal."""
+    floor = noise_floor(env, fs)
+    onset = max(floor * ONSET_FACTOR, MIN_ONSET_G)
+    return Thresholds(floor=floor, onset=onset, offset=onset * OFFSET_FACTOR / ONSET_FACTOR,
+                      change=noise_floor(chg, fs) * CHANGE_FACTOR)
+
+
+def detect(env: np.ndarray, mag: np.ndarray, chg: np.ndarray, fs: float,
+           thr: Thresholds) -> Movements:
+    """All movements on one leg, of any duration (see module docstring).
+
+    Found on the envelope `env`, whose window widens a movement by half its width at each end;
+    the onset is then placed on the first sample of the magnitude `mag` above the onset threshold,
+    and the offset after the last sample whose change `chg` is still above noise (the filtered
+    magnitude decays for a while after the leg stops).
+    """
+    gap = np.isnan(env)
+    low = (env <= thr.offset) | gap
+    min_rest = round(MIN_REST_S * fs)
+    rest_s, rest_e = runs(low)
+    long_rest = (rest_e - rest_s) >= min_rest
+    # Active stretches lie between consecutive long rests.
+    seg_s = np.concatenate(([0], rest_e[long_rest]))
+    seg_e = np.concatenate((rest_s[long_rest], [env.size]))
+    nonempty = seg_e > seg_s
+    seg_s, seg_e = seg_s[nonempty], seg_e[nonempty]
+    above = np.flatnonzero(env > thr.onset)
+    if above.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Movements(empty, empty, np.zeros(0, dtype=bool))
+    k = np.searchsorted(above, seg_s)
+    onset = above[np.minimum(k, above.size - 1)]
+    real = (k < above.size) & (onset < seg_e)
+    start, rest_from = onset[real], seg_e[real]
+    # A movement whose rest before or after is cut by a gap or the edge has unknown extent.
+    gap_c = np.concatenate(([0], np.cumsum(gap)))
+    lo = np.clip(start - min_rest, 0, env.size)
+    hi = np.clip(rest_from + min_rest, 0, env.size)
+    truncated = (gap_c[hi] - gap_c[lo] > 0) | (start < min_rest) | (hi >= env.size)
+    half = round(ENVELOPE_S * fs / 2)
+    inst = np.flatnonzero(mag > thr.onset)
+    if inst.size:
+        first = inst[np.minimum(np.searchsorted(inst, start - half), inst.size - 1)]
+        start = np.where((first >= start - half) & (first < start + half), first, start)
+    # The magnitude's tail after the leg stops: half the window plus the filter's decay from the
+    # movement's peak to the offset level; the offset moves back by at most that much.
+    peak = np.maximum.reduceat(np.nan_to_num(env), start)[: start.size] if start.size else start
+    tau = 1 / (2 * np.pi * HIGH_PASS_HZ)
+    tail = half + fs * tau * np.log(np.maximum(peak, thr.offset) / thr.offset)
+    moving = np.flatnonzero(chg > thr.change)
+    end = rest_from
+    if moving.size:
+        k_last = np.searchsorted(moving, rest_from) - 1
+        last = moving[np.maximum(k_last, 0)] + 1
+        inside = (k_last >= 0) & (last > start)
+        end = np.where(inside, np.maximum(last, rest_from - tail), rest_from)
+    end = np.maximum(end, start + 1)
+    return Movements(start.astype(np.int64), end.astype(np.int64), truncated)

@@ -1,0 +1,263 @@
+"""The night pipeline: one or two legs' recordings in, a schema-1 night report out.
+
+Steps per leg: grid -> high-pass -> envelope -> noise floor and thresholds -> tremor -> non-wear
+-> movements (LMs, long movements, brief jerks). Then across legs: bilateral merge and PLM series
+(`analysis.plm`), sleep/wake, PLMS figures, flags, report. Everything here is computed from the
+arrays; the only side effects are in the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis import flags, movement, nonwear, plm, sleep, tremor
+from analysis.grid import LegGrid, runs, to_grid
+from limbwatch.recording import Recording, check_overlap
+from limbwatch.report import (
+    ImiHistogram,
+    Interval,
+    LegMovementOut,
+    NightReport,
+    Plm,
+    RecordingSpan,
+    Sensor,
+    Series,
+    Sleep,
+    TremorEpisode,
+    iso_ms,
+)
+
+DISCLAIMER = (
+    "limbwatch measures movement at the ankle. It supports, and does not replace, assessment by a "
+    "clinician; actigraphy must not be used in place of EMG to diagnose PLMD (AASM 2018)."
+)
+RESOLUTION_S = 0.1  # time resolution of per-epoch movement bookkeeping
+
+Interval_s = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class LegResult:
+    """One leg's findings, times in Unix s."""
+
+    grid: LegGrid
+    thresholds: movement.Thresholds
+    lms: list[Interval_s]  # >= 0.5 s, complete (not cut by a gap)
+    other_movement: list[Interval_s]  # cut by a gap: moving, but of unknown length
+    jerks: list[Interval_s]  # < 0.5 s
+    tremor: list[tremor.TremorEpisode]
+    nonwear: list[Interval_s]
+    gaps: list[Interval_s]  # long gaps (no data)
+
+    @property
+    def side(self) -> str:
+        return self.grid.side
+
+
+def analyze_leg(rec: Recording) -> LegResult:
+    """Everything that can be found on one leg alone."""
+    grid = to_grid(rec)
+    hp = movement.high_pass(grid)
+    mag = movement.magnitude(hp)
+    env = movement.envelope(mag, grid.fs)
+    chg = movement.change(grid.accel)
+    thr = movement.thresholds(env, chg, grid.fs)
+    trem = tremor.detect(hp, env, grid.fs, thr.onset, grid.t0, grid.side)
+    del hp
+    off = nonwear.detect(grid.accel, env, grid.fs, thr.onset)
+    found = movement.detect(env, mag, chg, grid.fs, thr)
+
+    def times(s: np.ndarray, e: np.ndarray) -> list[Interval_s]:
+        return list(zip((grid.t0 + s / grid.fs).tolist(), (grid.t0 + e / grid.fs).tolist(),
+                        strict=True))
+
+    off_s = times(np.array([a for a, _ in off], dtype=np.int64),
+                  np.array([b for _, b in off], dtype=np.int64))
+    spans = times(found.start, found.end)
+    masked = [
+        _overlaps(iv, [(t.start, t.end) for t in trem]) or _overlaps(iv, off_s) for iv in spans
+    ]
+    dur = found.durations(grid.fs)
+    lms, other, jerks = [], [], []
+    for iv, d, cut, hidden in zip(spans, dur.tolist(), found.truncated.tolist(), masked,
+                                  strict=True):
+        if hidden:
+            continue
+        if cut:
+            other.append(iv)
+        elif d >= movement.MIN_LM_S:
+            lms.append(iv)
+        else:
+            jerks.append(iv)
+    gs, ge = runs(grid.gap)
+    return LegResult(
+        grid=grid, thresholds=thr, lms=lms, other_movement=other, jerks=jerks, tremor=trem,
+        nonwear=off_s, gaps=times(gs, ge),
+    )
+
+
+def _overlaps(iv: Interval_s, others: Sequence[Interval_s]) -> bool:
+    return any(a < iv[1] and iv[0] < b for a, b in others)
+
+
+def analyze_night(
+    recordings: Sequence[Recording], *, age_months: float | None = None,
+    rules: plm.Rules = "wasm2016",
+) -> NightReport:
+    """Analyse one night from one or two legs (at most one per side)."""
+    sides = [r.side for r in recordings]
+    if not recordings or len(set(sides)) != len(sides):
+        raise ValueError("give one recording per leg: left, right or both")
+    if len(recordings) == 2:
+        check_overlap(recordings[0], recordings[1])
+    legs = sorted((analyze_leg(r) for r in recordings), key=lambda leg: leg.side)
+    t0 = min(float(r.time[0]) for r in recordings)
+    t_end = max(float(r.time[-1]) for r in recordings)
+    n_ep = max(1, int(np.ceil((t_end - t0) / sleep.EPOCH_S)))
+
+    lm_in = [plm.LegMovement(s, e, leg.grid.side) for leg in legs for s, e in leg.lms]
+    breaks = [iv for leg in legs for iv in (*leg.gaps, *leg.nonwear)]
+    scoring = plm.score_plm(lm_in, rules=rules, breaks=breaks)
+    periodic = scoring.periodic_legs()
+
+    wake_evidence = []
+    for leg in legs:
+        mine = [i for i, m in enumerate(lm_in) if m.side == leg.side]
+        moving = [(lm_in[i].start, lm_in[i].end) for i in mine if not periodic[i]]
+        wake_evidence.append(_seconds_per_epoch([*moving, *leg.other_movement], t0, n_ep))
+    data = np.max([_worn_share(leg, t0, n_ep) for leg in legs], axis=0)
+    epochs = sleep.score(np.max(wake_evidence, axis=0), data)
+    summary = sleep.summarize(epochs)
+
+    def asleep(t: float) -> bool:
+        k = int((t - t0) // sleep.EPOCH_S)
+        return 0 <= k < n_ep and epochs[k] == "S"
+
+    in_sleep = [asleep(m.start) for m in scoring.movements]
+    plms = plm.summarize_sleep(scoring, in_sleep, summary.total_sleep_min / 60)
+    episodes = tremor.merge_legs([ep for leg in legs for ep in leg.tremor])
+    jerk_count = _count_jerks([iv for leg in legs for iv in leg.jerks], asleep)
+
+    groups = scoring.bilateral_group()
+    candidate = [False] * len(lm_in)
+    for m in scoring.movements:
+        for i in m.members:
+            candidate[i] = m.candidate
+    leg_movements = [
+        LegMovementOut(
+            start=iso_ms(m.start), end=iso_ms(m.end), side=m.side, in_sleep=asleep(m.start),
+            periodic=periodic[i], bilateral_group=groups[i], candidate=candidate[i],
+        )
+        for i, m in sorted(enumerate(lm_in), key=lambda im: (im[1].start, im[1].side))
+    ]
+    figures = flags.NightFigures(
+        age_months=age_months,
+        sides=tuple(leg.side for leg in legs),
+        plm_index=plms.index,
+        plm_count=plms.count,
+        total_sleep_min=summary.total_sleep_min,
+        waso_min=summary.waso_min,
+        awakenings=summary.awakenings,
+        recording_h=(t_end - t0) / 3600,
+        worn_h=float(np.sum(data)) * sleep.EPOCH_S / 3600,
+        nonwear_min={leg.side: sum(b - a for a, b in leg.nonwear) / 60 for leg in legs},
+        lm_sleep_by_side={
+            side: sum(1 for m in lm_in if m.side == side and asleep(m.start))
+            for side in ("left", "right")
+        },
+        tremor=tuple(_tremor_figure(ep, legs) for ep in episodes),
+    )
+    return NightReport(
+        recording=RecordingSpan(start=iso_ms(t0), end=iso_ms(t_end)),
+        sensors=[
+            Sensor(
+                side=leg.side, sample_rate_hz=leg.grid.source_fs,
+                coverage=min(1.0, float(np.count_nonzero(leg.grid.observed))
+                             / max(1.0, (t_end - t0) * leg.grid.fs)),
+                nonwear=[Interval(start=iso_ms(a), end=iso_ms(b)) for a, b in leg.nonwear],
+            )
+            for leg in legs
+        ],
+        sleep=Sleep(
+            epochs=epochs,
+            onset=_epoch_time(summary.onset_epoch, t0),
+            offset=_epoch_time(summary.offset_epoch, t0),
+            total_sleep_min=summary.total_sleep_min,
+            efficiency=summary.efficiency,
+            waso_min=summary.waso_min,
+            awakenings=summary.awakenings,
+            method=sleep.METHOD,
+        ),
+        leg_movements=leg_movements,
+        plm=Plm(
+            count=plms.count,
+            index=round(plms.index, 3),
+            periodicity_index=plms.periodicity_index,
+            series=[Series(start=iso_ms(s.start), end=iso_ms(s.end), count=s.count)
+                    for s in scoring.series],
+            imi_histogram=ImiHistogram(edges_s=plms.imi_edges_s, counts=plms.imi_counts),
+            rules=rules,
+            lm_index=round(plms.lm_index, 3),
+        ),
+        tremor_episodes=[
+            TremorEpisode(start=iso_ms(ep.start), end=iso_ms(ep.end), side=ep.side,
+                          frequency_hz=round(ep.frequency_hz, 2))
+            for ep in episodes
+        ],
+        brief_jerks=jerk_count,
+        flags=flags.raise_flags(figures),
+        age_months=age_months,
+        disclaimer=DISCLAIMER,
+    )
+
+
+def _epoch_time(k: int | None, t0: float) -> str | None:
+    return None if k is None else iso_ms(t0 + k * sleep.EPOCH_S)
+
+
+def _seconds_per_epoch(intervals: Sequence[Interval_s], t0: float, n_ep: int) -> np.ndarray:
+    """Seconds covered by the union of `intervals` in each 30-s epoch from `t0`."""
+    per_ep = round(sleep.EPOCH_S / RESOLUTION_S)
+    n = n_ep * per_ep
+    diff = np.zeros(n + 1, dtype=np.int32)
+    if intervals:
+        iv = np.asarray(intervals, dtype=np.float64)
+        a = np.clip(np.rint((iv[:, 0] - t0) / RESOLUTION_S).astype(np.int64), 0, n)
+        b = np.clip(np.rint((iv[:, 1] - t0) / RESOLUTION_S).astype(np.int64), 0, n)
+        np.add.at(diff, a, 1)
+        np.add.at(diff, b, -1)
+    covered = np.cumsum(diff[:n]) > 0
+    return covered.reshape(n_ep, per_ep).sum(axis=1) * RESOLUTION_S
+
+
+def _worn_share(leg: LegResult, t0: float, n_ep: int) -> np.ndarray:
+    """Share of each epoch with real samples from this leg while it was worn."""
+    g = leg.grid
+    worn = g.observed.copy()
+    for a, b in leg.nonwear:
+        worn[round((a - g.t0) * g.fs): round((b - g.t0) * g.fs)] = False
+    k = ((g.t0 - t0) + np.flatnonzero(worn) / g.fs) // sleep.EPOCH_S
+    counts = np.bincount(np.clip(k.astype(np.int64), 0, n_ep - 1), minlength=n_ep)
+    return np.minimum(counts / (sleep.EPOCH_S * g.fs), 1.0)
+
+
+def _count_jerks(jerks: list[Interval_s], asleep: Callable[[float], bool]) -> int:
+    """Brief jerks starting in sleep; jerks less than 0.5 s apart (both legs) are one startle."""
+    count, last_end = 0, -np.inf
+    for s, e in sorted(jerks):
+        if s - last_end >= movement.MIN_REST_S and asleep(s):
+            count += 1
+        last_end = max(last_end, e)
+    return count
+
+
+def _tremor_figure(ep: tremor.TremorEpisode, legs: Sequence[LegResult]) -> flags.TremorFigure:
+    others = [leg for leg in legs if leg.side != ep.side]
+    other_worn = ep.side != "bilateral" and any(
+        not _overlaps((ep.start, ep.end), [*leg.nonwear, *leg.gaps]) for leg in others
+    )
+    return flags.TremorFigure(side=ep.side, duration_s=ep.duration_s,
+                              frequency_hz=ep.frequency_hz, other_leg_worn=other_worn)

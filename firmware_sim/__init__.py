@@ -1,0 +1,1 @@
+"""Simulated ankle sensor: motion model of a sleeping child's legs, scenarios, ground truth."""

@@ -1,0 +1,1 @@
+"""BLE central (bleak) that collects sensor streams into the store. Built in a later issue."""

@@ -1,0 +1,1 @@
+"""Shared contracts of limbwatch: recording files, the night report schema, configuration."""
