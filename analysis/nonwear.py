@@ -7,7 +7,7 @@ table lacks. So a stretch is non-wear when it is
 
 1. still: no second with movement (envelope above the LM onset threshold) for at least
    `MIN_NONWEAR_S` (30 min, the shortest window in science.md section 6), missing data allowed
-   inside; and
+   inside as long as the orientation is the same on both sides of it; and
 2. without a breathing line: on every axis the highest Welch power in `BREATH_BAND_HZ` stays below
    `MIN_BREATH_RATIO` times the median power in `NOISE_BAND_HZ` (the sensor's own white noise).
    This test is relative to each sensor's noise, so it holds for quiet and noisy sensors, but a
@@ -26,6 +26,8 @@ MIN_NONWEAR_S = 30 * 60.0
 BREATH_BAND_HZ = (0.15, 1.0)  # children 0.25-0.45 Hz, infants 0.5-0.8 Hz
 NOISE_BAND_HZ = (3.0, 12.0)
 MIN_BREATH_RATIO = 3.0
+POSTURE_S = 10  # seconds averaged on each side of missing data to compare orientation
+POSTURE_CHANGE_G = 0.05  # about 3 degrees of tilt
 WELCH_SEGMENT_S = 40.0  # 0.025 Hz bins: a slow breathing line stands out of the noise
 
 
@@ -41,13 +43,31 @@ def detect(accel: np.ndarray, env: np.ndarray, fs: float, onset_g: float) -> lis
     moving = np.nanmax(np.where(np.isnan(sec_env), -1.0, sec_env), axis=1) > onset_g
     out: list[tuple[int, int]] = []
     for s, e in zip(*runs(~moving), strict=True):
-        kept = np.flatnonzero(~missing[s:e])
-        if kept.size * 1.0 < MIN_NONWEAR_S:
-            continue
-        a, b = (s + kept[0]) * per_s, (s + kept[-1] + 1) * per_s
-        if not _breathing(accel[a:b], fs):
-            out.append((a, b))
+        for a, b in _same_posture(s, e, missing, accel, per_s):
+            kept = np.flatnonzero(~missing[a:b])
+            if kept.size * 1.0 < MIN_NONWEAR_S:
+                continue
+            lo, hi = (a + kept[0]) * per_s, (a + kept[-1] + 1) * per_s
+            if not _breathing(accel[lo:hi], fs):
+                out.append((lo, hi))
     return out
+
+
+def _same_posture(s: int, e: int, missing: np.ndarray, accel: np.ndarray,
+                  per_s: int) -> list[tuple[int, int]]:
+    """Split the still seconds [s, e) where data is missing and the sensor's orientation differs
+    on the two sides: it may have been taken off (or put back) unseen."""
+    pieces, start = [], s
+    for a, b in zip(*runs(missing[s:e]), strict=True):
+        before = accel[max(0, (s + a - POSTURE_S) * per_s):(s + a) * per_s]
+        after = accel[(s + b) * per_s:(s + b + POSTURE_S) * per_s]
+        if before.size and after.size and np.nanmax(
+            np.abs(np.nanmean(before, axis=0) - np.nanmean(after, axis=0))
+        ) > POSTURE_CHANGE_G:
+            pieces.append((start, s + a))
+            start = s + b
+    pieces.append((start, e))
+    return pieces
 
 
 def _breathing(accel: np.ndarray, fs: float) -> bool:

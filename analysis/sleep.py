@@ -5,9 +5,12 @@ every movement as evidence of wake. At the ankle, in children with periodic limb
 turns PLM series into "wake". Here the evidence of wake is the time spent moving, per epoch, in
 movements that are not part of a PLM series, brief jerks or tremor: sustained, irregular
 movement, which is what a waking child does. Per epoch, the moving share of the most active leg
-is smoothed with the Oakley/Actiware weights (1/25, 1/5, 1, 1/5, 1/25) and compared with
-`WAKE_THRESHOLD`; sleep runs shorter than `MIN_SLEEP_RUN` epochs between wake are rescored wake
-(in the spirit of Webster's rescoring). An epoch is `N` when no sensor has worn data for at least
+is smoothed with the Oakley/Actiware weights (1/25, 1/5, 1, 1/5, 1/25); where it exceeds
+`WAKE_SEED` a wake period starts, and it extends over the neighbouring epochs whose 2.5-min moving
+share stays above `WAKE_REGION` (so quiet moments inside a waking period stay wake, and one long
+movement in sleep, such as turning over, does not wake). Sleep runs shorter than `MIN_SLEEP_RUN`
+epochs between wake (or between wake and the end of the recording) are rescored wake, in the
+spirit of Webster's rescoring. An epoch is `N` when no sensor has worn data for at least
 half of it.
 
 Limits: quiet wake (lying awake without moving) reads as sleep, as with all actigraphy; the
@@ -24,17 +27,22 @@ from analysis.grid import runs
 
 EPOCH_S = 30.0
 OAKLEY_WEIGHTS = np.array([1 / 25, 1 / 5, 1.0, 1 / 5, 1 / 25])
-WAKE_THRESHOLD = 0.35  # smoothed moving share above which an epoch is wake
-MIN_SLEEP_RUN = 3  # epochs; shorter sleep runs between wake become wake
+WAKE_SEED = 0.3  # Oakley-smoothed moving share that starts a wake period
+WAKE_REGION = 0.08  # moving share over `REGION_EPOCHS` that a wake period extends through
+REGION_EPOCHS = 5  # 2.5 min
+MIN_SEED_EPOCHS = 2  # one long movement (turning over) is not waking up
+MIN_SLEEP_RUN = 4  # epochs; shorter sleep runs between wake become wake
 MIN_DATA_SHARE = 0.5  # of an epoch, for it to be scored
 MIN_AWAKENING_EPOCHS = 2  # a wake bout of >= 1 min after sleep onset counts as an awakening
 METHOD = (
-    "ankle movement time outside PLM series and jerks, Oakley-weighted, "
-    f"wake above {WAKE_THRESHOLD:.2f} of an epoch, sleep runs < {MIN_SLEEP_RUN} epochs rescored"
+    "ankle movement time outside PLM series, jerks and tremor; wake where the Oakley-weighted "
+    f"moving share exceeds {WAKE_SEED:.2f}, extended while the 2.5-min share exceeds "
+    f"{WAKE_REGION:.2f}; sleep runs under {MIN_SLEEP_RUN / 2:g} min between wake rescored wake"
 )
 
 
-def score(moving_s: np.ndarray, data_share: np.ndarray) -> str:
+def score(moving_s: np.ndarray, data_share: np.ndarray, *, seed_threshold: float = WAKE_SEED,
+          region_threshold: float = WAKE_REGION, min_seeds: int = MIN_SEED_EPOCHS) -> str:
     """Epoch string of S/W/N.
 
     moving_s: (n,) seconds of wake-evidence movement per epoch (most active leg);
@@ -42,12 +50,16 @@ def score(moving_s: np.ndarray, data_share: np.ndarray) -> str:
     """
     scored = data_share >= MIN_DATA_SHARE
     share = np.where(scored, np.clip(moving_s / EPOCH_S, 0.0, 1.0), 0.0)
-    smooth = np.convolve(share, OAKLEY_WEIGHTS, mode="same")
-    wake = smooth > WAKE_THRESHOLD
-    sleep_s, sleep_e = runs(~wake & scored)
-    for s, e in zip(sleep_s, sleep_e, strict=True):
-        bounded = s > 0 and e < wake.size and wake[s - 1] and wake[e]
-        if bounded and e - s < MIN_SLEEP_RUN:
+    seed = np.convolve(share, OAKLEY_WEIGHTS, mode="same") > seed_threshold
+    local = np.convolve(share, np.ones(REGION_EPOCHS) / REGION_EPOCHS, mode="same")
+    wake = np.zeros(share.size, dtype=bool)
+    for s, e in zip(*runs(local > region_threshold), strict=True):
+        if np.count_nonzero(seed[s:e]) >= min_seeds:
+            wake[s:e] = True
+    for s, e in zip(*runs(~wake & scored), strict=True):
+        after_wake = s == 0 or wake[s - 1]
+        before_wake = e == wake.size or wake[e]
+        if after_wake and before_wake and e - s < MIN_SLEEP_RUN and wake.any():
             wake[s:e] = True
     labels = np.where(wake, "W", "S")
     labels[~scored] = "N"
