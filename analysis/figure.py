@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from limbwatch.report import NightReport, parse_iso  # noqa: E402
+from limbwatch.report import NightReport, parse_iso
 
 _COLOURS = {"S": "#3b6ea5", "W": "#e0a030", "N": "#bbbbbb"}
 

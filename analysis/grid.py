@@ -49,15 +49,13 @@ def to_grid(rec: Recording) -> LegGrid:
     """Place `rec` on its processing grid (see module docstring)."""
     q = decimation_factor(rec.fs)
     slot = np.rint((rec.time - rec.time[0]) * rec.fs).astype(np.int64) // q
-    # Times increase, so each slot's samples are contiguous: sum them per slot in one pass.
-    first = np.flatnonzero(np.diff(slot, prepend=-1))
-    counts = np.diff(first, append=slot.size)
-    sums = np.add.reduceat(rec.accel, first, axis=0, dtype=np.float64)
     n = int(slot[-1]) + 1
-    observed = np.zeros(n, dtype=bool)
-    observed[slot[first]] = True
+    counts = np.bincount(slot, minlength=n)
+    observed = counts > 0
     accel = np.full((n, 3), np.nan, dtype=np.float32)
-    accel[slot[first]] = sums / counts[:, None]
+    for k in range(3):
+        sums = np.bincount(slot, weights=rec.accel[:, k], minlength=n)
+        accel[observed, k] = sums[observed] / counts[observed]
     _bridge_short_gaps(accel, observed, max_slots=int(MAX_BRIDGE_S * rec.fs / q))
     return LegGrid(
         side=rec.side, t0=float(rec.time[0]), fs=rec.fs / q, source_fs=rec.fs,

@@ -59,14 +59,13 @@ def high_pass(grid: LegGrid) -> np.ndarray:
 
     Each stretch between long gaps is filtered on its own, started at rest on its first sample.
     """
-    sos = signal.butter(1, HIGH_PASS_HZ, "highpass", fs=grid.fs, output="sos")
-    zi = signal.sosfilt_zi(sos)
+    sos = signal.butter(1, HIGH_PASS_HZ, "highpass", fs=grid.fs, output="sos").astype(np.float32)
+    zi = signal.sosfilt_zi(sos).astype(np.float32)
     out = np.full(grid.accel.shape, np.nan, dtype=np.float32)
     starts, ends = runs(~grid.gap)
     for s, e in zip(starts, ends, strict=True):
-        x = grid.accel[s:e].astype(np.float64)
-        y, _ = signal.sosfilt(sos, x, axis=0, zi=zi[:, :, None] * x[0][None, None, :])
-        out[s:e] = y
+        x = grid.accel[s:e]
+        out[s:e], _ = signal.sosfilt(sos, x, axis=0, zi=zi[:, :, None] * x[0][None, None, :])
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from analysis import flags, movement, nonwear, plm, sleep, tremor
 from analysis.grid import LegGrid, runs, to_grid
-from limbwatch.recording import Recording, check_overlap
+from limbwatch.recording import Recording, Side, check_overlap
 from limbwatch.report import (
     ImiHistogram,
     Interval,
@@ -53,7 +53,7 @@ class LegResult:
     gaps: list[Interval_s]  # long gaps (no data)
 
     @property
-    def side(self) -> str:
+    def side(self) -> Side:
         return self.grid.side
 
 
@@ -239,8 +239,10 @@ def _worn_share(leg: LegResult, t0: float, n_ep: int) -> np.ndarray:
     worn = g.observed.copy()
     for a, b in leg.nonwear:
         worn[round((a - g.t0) * g.fs): round((b - g.t0) * g.fs)] = False
-    k = ((g.t0 - t0) + np.flatnonzero(worn) / g.fs) // sleep.EPOCH_S
-    counts = np.bincount(np.clip(k.astype(np.int64), 0, n_ep - 1), minlength=n_ep)
+    # Slot index where each epoch starts, clipped to this leg's grid.
+    edges = np.ceil((t0 + np.arange(n_ep + 1) * sleep.EPOCH_S - g.t0) * g.fs - 1e-9)
+    edges = np.clip(edges.astype(np.int64), 0, g.n)
+    counts = np.diff(np.concatenate(([0], np.cumsum(worn, dtype=np.int64)))[edges])
     return np.minimum(counts / (sleep.EPOCH_S * g.fs), 1.0)
 
 

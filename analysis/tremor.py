@@ -11,6 +11,7 @@ frequency make an episode; episodes on both legs that overlap in time are one bi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -25,11 +26,14 @@ MIN_EPISODE_WINDOWS = 3  # 3 windows with 1-s hop span 4 s
 MAX_HOLE_WINDOWS = 2  # non-rhythmic windows tolerated inside an episode
 
 
+TremorSide = Literal["left", "right", "bilateral"]
+
+
 @dataclass(frozen=True, slots=True)
 class TremorEpisode:
     start: float  # Unix s
     end: float  # Unix s
-    side: str  # "left" | "right" | "bilateral"
+    side: TremorSide
     frequency_hz: float  # median dominant frequency
 
     @property
@@ -38,7 +42,7 @@ class TremorEpisode:
 
 
 def detect(hp: np.ndarray, env: np.ndarray, fs: float, onset_g: float, t0: float,
-           side: str) -> list[TremorEpisode]:
+           side: TremorSide) -> list[TremorEpisode]:
     """Tremor episodes on one leg.
 
     hp: float32 (n, 3) high-passed acceleration, g (NaN in long gaps); env: its envelope, g;
@@ -49,8 +53,8 @@ def detect(hp: np.ndarray, env: np.ndarray, fs: float, onset_g: float, t0: float
     if n_win < MIN_EPISODE_WINDOWS or BAND_HZ[0] >= fs / 2:
         return []
     starts = np.arange(n_win) * hop
-    env_win = np.lib.stride_tricks.sliding_window_view(env, win)[starts]
-    busy = np.flatnonzero(np.median(env_win, axis=1) > onset_g)
+    above = np.concatenate(([0], np.cumsum(env > onset_g)))
+    busy = np.flatnonzero(above[starts + win] - above[starts] > win // 2)  # mostly moving
     freq_hz = np.full(n_win, np.nan)
     if busy.size:
         segs = np.stack([hp[s:s + win] for s in starts[busy]])  # (k, win, 3)

@@ -25,13 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import flags, plm, sleep, tremor  # noqa: E402
-from analysis.grid import MAX_BRIDGE_S  # noqa: E402
-from analysis.night import analyze_night  # noqa: E402
-from firmware_sim.night import SimulatedNight, Truth, simulate_night  # noqa: E402
-from firmware_sim.scenario import list_scenarios, load_scenario  # noqa: E402
-from limbwatch.recording import recording_from_arrays  # noqa: E402
-from limbwatch.report import NightReport, parse_iso  # noqa: E402
+from analysis import flags, plm, sleep, tremor
+from analysis.grid import MAX_BRIDGE_S
+from analysis.night import analyze_night
+from firmware_sim.night import SimulatedNight, Truth, simulate_night
+from firmware_sim.scenario import list_scenarios, load_scenario
+from limbwatch.recording import recording_from_arrays
+from limbwatch.report import NightReport, parse_iso
 
 HELD_OUT_SCENARIO = "held_out_mixed"
 HELD_OUT_SEED = 3
@@ -109,7 +109,7 @@ def match_onsets(true_on: list[float], found_on: list[float]) -> int:
 def true_figures(truth: Truth, sides: tuple[str, ...]) -> tuple[float, flags.NightFigures]:
     """The true PLMS index and the figures the flags are decided on, from the truth."""
     lms = [e for e in truth.events if e.kind == "lm" and e.side in sides]
-    lm_in = [plm.LegMovement(e.start, e.end, e.side) for e in lms]  # type: ignore[arg-type]
+    lm_in = [plm.LegMovement(e.start, e.end, e.side) for e in lms]
     breaks = [iv for s in sides for iv in (*long_gaps(truth, s), *truth.nonwear.get(s, []))]
     scoring = plm.score_plm(lm_in, breaks=breaks)
     summary = sleep.summarize(truth.epochs)
@@ -209,8 +209,9 @@ def _iou(x: tuple[float, float], y: tuple[float, float]) -> float:
 def run_night(scenario: str, seed: int, hours: float | None) -> NightScore:
     night = simulate_night(load_scenario(scenario), seed, duration_h=hours)
     recs = [
-        recording_from_arrays(leg.time, leg.accel, side, fs=leg.fs, source=f"{scenario}/{side}")
-        for side, leg in sorted(night.legs.items())
+        recording_from_arrays(leg.time, leg.accel, leg.side, fs=leg.fs,
+                              source=f"{scenario}/{leg.side}")
+        for _, leg in sorted(night.legs.items())
     ]
     t = time.perf_counter()
     report = analyze_night(recs, age_months=night.truth.age_months)

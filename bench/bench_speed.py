@@ -72,8 +72,8 @@ def main() -> int:
     scenario = load_scenario("noisy_100hz" if args.fs == 100 else "healthy_child")
     night = simulate_night(scenario, 7, duration_h=args.hours)
     recs = [
-        recording_from_arrays(leg.time, leg.accel, side, fs=leg.fs, source=side)
-        for side, leg in sorted(night.legs.items())
+        recording_from_arrays(leg.time, leg.accel, leg.side, fs=leg.fs, source=leg.side)
+        for _, leg in sorted(night.legs.items())
     ]
     n = sum(r.time.size for r in recs)
     print(f"night: {args.hours:g} h, {len(recs)} legs at {recs[0].fs:g} Hz, {n / 1e6:.2f} M "

@@ -53,15 +53,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _analyze(args: argparse.Namespace) -> int:
     from analysis.night import analyze_night
-    from limbwatch.recording import read_recording_csv
+    from limbwatch.recording import Side, read_recording_csv
 
     if args.left is None and args.right is None:
         raise ValueError("give --left, --right or both")
-    recs = [
-        read_recording_csv(path, side, fs=args.fs)
-        for side, path in (("left", args.left), ("right", args.right))
-        if path is not None
-    ]
+    legs: tuple[tuple[Side, Path | None], ...] = (("left", args.left), ("right", args.right))
+    recs = [read_recording_csv(path, side, fs=args.fs) for side, path in legs if path is not None]
     report = analyze_night(recs, age_months=args.age_months, rules=args.rules)
     text = report.model_dump_json(indent=2)
     if args.output is None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -374,6 +374,13 @@ class _ArrayRows:
         ]
 
 
+def as_side(value: str) -> Side:
+    """`value` as a Side; ValueError if it is neither 'left' nor 'right'."""
+    if value in ("left", "right"):
+        return cast(Side, value)
+    raise ValueError(f"side must be 'left' or 'right', not {value!r}")
+
+
 def _validated(
     time: npt.NDArray[np.float64],
     accel: npt.NDArray[np.float32],
@@ -383,8 +390,10 @@ def _validated(
 ) -> Recording:
     """Check the arrays against the contract and wrap them, read-only, in a Recording."""
     source = origin.source
-    if side not in ("left", "right"):
-        raise RecordingError(source, f"side must be 'left' or 'right', not {side!r}")
+    try:
+        as_side(side)
+    except ValueError as exc:
+        raise RecordingError(source, str(exc)) from None
     if len(time) == 0:
         raise RecordingError(source, "no samples")
     _check_rows(time, accel, origin)

@@ -101,7 +101,8 @@ def test_movement_cut_by_a_long_gap_is_truncated() -> None:
 def test_tremor_found_with_its_frequency_and_legs_merge() -> None:
     accel = quiet(400)
     n = round(120 * FS)
-    accel[round(100 * FS):round(100 * FS) + n, 0] += 0.08 * np.sin(2 * np.pi * 7.0 * np.arange(n) / FS)
+    start = round(100 * FS)
+    accel[start:start + n, 0] += 0.08 * np.sin(2 * np.pi * 7.0 * np.arange(n) / FS)
     add_burst(accel, 300.0, 6.0)  # an ordinary movement is not tremor
     grid = to_grid(recording_from_arrays(T0 + np.arange(len(accel)) / FS, accel, "left", fs=FS))
     hp = movement.high_pass(grid)
