@@ -52,10 +52,10 @@ def to_grid(rec: Recording) -> LegGrid:
     n = int(slot[-1]) + 1
     counts = np.bincount(slot, minlength=n)
     observed = counts > 0
-    accel = np.full((n, 3), np.nan, dtype=np.float32)
-    for k in range(3):
-        sums = np.bincount(slot, weights=rec.accel[:, k], minlength=n)
-        accel[observed, k] = sums[observed] / counts[observed]
+    accel = np.empty((n, 3), dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # empty slots: 0 / 0 = NaN, as wanted
+        for k in range(3):
+            accel[:, k] = np.bincount(slot, weights=rec.accel[:, k], minlength=n) / counts
     _bridge_short_gaps(accel, observed, max_slots=int(MAX_BRIDGE_S * rec.fs / q))
     return LegGrid(
         side=rec.side, t0=float(rec.time[0]), fs=rec.fs / q, source_fs=rec.fs,

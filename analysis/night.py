@@ -123,13 +123,14 @@ def analyze_night(
     scoring = plm.score_plm(lm_in, rules=rules, breaks=breaks)
     periodic = scoring.periodic_legs()
 
-    wake_evidence = []
+    evidence, moving = [], []
     for leg in legs:
         mine = [i for i, m in enumerate(lm_in) if m.side == leg.side]
-        moving = [(lm_in[i].start, lm_in[i].end) for i in mine if not periodic[i]]
-        wake_evidence.append(_seconds_per_epoch([*moving, *leg.other_movement], t0, n_ep))
+        free = [(lm_in[i].start, lm_in[i].end) for i in mine if not periodic[i]]
+        evidence.append(_seconds_per_epoch([*free, *leg.other_movement], t0, n_ep))
+        moving.append(_seconds_per_epoch([*leg.lms, *leg.other_movement], t0, n_ep))
     data = np.max([_worn_share(leg, t0, n_ep) for leg in legs], axis=0)
-    epochs = sleep.score(np.max(wake_evidence, axis=0), data)
+    epochs = sleep.score(np.max(evidence, axis=0), np.max(moving, axis=0), data)
     summary = sleep.summarize(epochs)
 
     def asleep(t: float) -> bool:

@@ -43,6 +43,8 @@ def detect(accel: np.ndarray, env: np.ndarray, fs: float, onset_g: float) -> lis
     moving = np.nanmax(np.where(np.isnan(sec_env), -1.0, sec_env), axis=1) > onset_g
     out: list[tuple[int, int]] = []
     for s, e in zip(*runs(~moving), strict=True):
+        if e - s < MIN_NONWEAR_S:
+            continue
         for a, b in _same_posture(s, e, missing, accel, per_s):
             kept = np.flatnonzero(~missing[a:b])
             if kept.size * 1.0 < MIN_NONWEAR_S:

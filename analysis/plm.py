@@ -17,8 +17,9 @@ Decisions where the rules leave room:
   (PLMScoRe ``plm``: the counter restarts at it). MATPLM ``candidate_lms_rev1`` instead isolates it.
 * AASM: movements > 10 s are not LMs: never merged, never candidates, never periodic, and they do
   not break a series (the manual only bounds LM duration; the "non-CLM breaks" rule is WASM's).
-* AASM bilateral rule (LMs of the two legs with onsets < 5 s apart are one LM) is anchored on
-  the group's first onset, not chained: every opposite-leg pair merged then meets the rule, and
+* AASM bilateral rule (LMs of the two legs with onsets < 5 s apart are one LM) is anchored, not
+  chained: from the earliest LM not yet grouped, every LM starting < 5 s after it joins it if
+  one of them is on the other leg. Every merged LM then has an other-leg partner < 5 s away, and
   legs alternating every 4 s are not fused into one long LM. PLMScoRe has no AASM merge.
 * AASM IMI < 5 s: the later LM is still an LM but is skipped for the series, which continues with
   the next IMI measured from the last kept LM (MATPLM ``removeShortIMI``, "older standards"; Ferri
@@ -279,25 +280,28 @@ def _group_aasm(lms: Sequence[LegMovement], order: Sequence[int]) -> list[list[i
     """AASM: LMs on the two legs with onsets < 5 s apart are one LM.
 
     Same-leg LMs < 0.5 s apart are first one LM (AASM A.5: an LM ends only after 0.5 s of rest).
-    In onset order, an LM joins the current group when it starts < 5 s after the group's first
-    onset and the group already holds an LM of the other leg. LMs > 10 s are not LMs under AASM
-    and stay alone.
+    From the earliest LM not yet grouped, every LM starting < 5 s after it joins it, provided one
+    of them is on the other leg; otherwise it stays alone. LMs > 10 s are not LMs under AASM and
+    stay alone.
     """
     groups: list[list[int]] = []
-    current: list[int] = []
+    eligible: list[list[int]] = []
     for unit in sorted(_monolateral(lms, order), key=lambda u: (*_span(lms, u), u[0])):
         start, end = _span(lms, unit)
-        if _r(end - start) > MAX_MONOLATERAL_LM_S:
-            groups.append(unit)
-        elif (
-            current
-            and _r(start - lms[current[0]].start) < AASM_BILATERAL_ONSET_S
-            and any(lms[k].side != lms[unit[0]].side for k in current)
+        (eligible if _r(end - start) <= MAX_MONOLATERAL_LM_S else groups).append(unit)
+    pos = 0
+    while pos < len(eligible):
+        anchor = lms[eligible[pos][0]]  # a unit's first member is its earliest LM
+        stop = pos + 1
+        while (
+            stop < len(eligible)
+            and _r(lms[eligible[stop][0]].start - anchor.start) < AASM_BILATERAL_ONSET_S
         ):
-            current += unit
-        else:
-            current = unit
-            groups.append(current)
+            stop += 1
+        if all(lms[unit[0]].side == anchor.side for unit in eligible[pos:stop]):
+            stop = pos + 1
+        groups.append([i for unit in eligible[pos:stop] for i in unit])
+        pos = stop
     return groups
 
 

@@ -2,13 +2,14 @@
 
 Wrist algorithms (Sadeh, Cole-Kripke) are fitted to wrist activity counts of adults and count
 every movement as evidence of wake. At the ankle, in children with periodic limb movements, that
-turns PLM series into "wake". Here the evidence of wake is the time spent moving, per epoch, in
-movements that are not part of a PLM series, brief jerks or tremor: sustained, irregular
-movement, which is what a waking child does. Per epoch, the moving share of the most active leg
-is smoothed with the Oakley/Actiware weights (1/25, 1/5, 1, 1/5, 1/25); where it exceeds
-`WAKE_SEED` a wake period starts, and it extends over the neighbouring epochs whose 2.5-min moving
-share stays above `WAKE_REGION` (so quiet moments inside a waking period stay wake, and one long
-movement in sleep, such as turning over, does not wake). Sleep runs shorter than `MIN_SLEEP_RUN`
+turns PLM series into "wake". Here a wake period can only start from movement outside PLM series
+(brief jerks and tremor never count): per epoch, that moving share of the most active leg is
+smoothed with the Oakley/Actiware weights (1/25, 1/5, 1, 1/5, 1/25), and at least
+`MIN_SEED_EPOCHS` epochs above `WAKE_SEED` start a wake period. It then extends over the
+neighbouring epochs whose 2.5-min share of any leg movement stays above `WAKE_REGION`. So a PLM
+series alone never makes wake, quiet moments inside a waking period stay wake, one long movement
+in sleep (turning over) does not wake, and a waking child's voluntary movements, which can be
+spaced like a PLM series, are not taken for one. Sleep runs shorter than `MIN_SLEEP_RUN`
 epochs between wake (or between wake and the end of the recording) are rescored wake, in the
 spirit of Webster's rescoring. An epoch is `N` when no sensor has worn data for at least
 half of it.
@@ -28,31 +29,39 @@ from analysis.grid import runs
 EPOCH_S = 30.0
 OAKLEY_WEIGHTS = np.array([1 / 25, 1 / 5, 1.0, 1 / 5, 1 / 25])
 WAKE_SEED = 0.3  # Oakley-smoothed moving share that starts a wake period
-WAKE_REGION = 0.08  # moving share over `REGION_EPOCHS` that a wake period extends through
+WAKE_REGION = 0.12  # moving share over `REGION_EPOCHS` that a wake period extends through
 REGION_EPOCHS = 5  # 2.5 min
 MIN_SEED_EPOCHS = 2  # one long movement (turning over) is not waking up
 MIN_SLEEP_RUN = 4  # epochs; shorter sleep runs between wake become wake
 MIN_DATA_SHARE = 0.5  # of an epoch, for it to be scored
 MIN_AWAKENING_EPOCHS = 2  # a wake bout of >= 1 min after sleep onset counts as an awakening
 METHOD = (
-    "ankle movement time outside PLM series, jerks and tremor; wake where the Oakley-weighted "
-    f"moving share exceeds {WAKE_SEED:.2f}, extended while the 2.5-min share exceeds "
-    f"{WAKE_REGION:.2f}; sleep runs under {MIN_SLEEP_RUN / 2:g} min between wake rescored wake"
+    "ankle movement; wake starts where the Oakley-weighted share of movement outside PLM series "
+    f"exceeds {WAKE_SEED:.2f} in {MIN_SEED_EPOCHS}+ epochs and extends while the 2.5-min share "
+    f"of any leg movement exceeds {WAKE_REGION:.2f}; sleep runs under {MIN_SLEEP_RUN / 2:g} min "
+    "between wake rescored wake"
 )
 
 
-def score(moving_s: np.ndarray, data_share: np.ndarray, *, seed_threshold: float = WAKE_SEED,
-          region_threshold: float = WAKE_REGION, min_seeds: int = MIN_SEED_EPOCHS) -> str:
+def score(evidence_s: np.ndarray, moving_s: np.ndarray, data_share: np.ndarray, *,
+          seed_threshold: float = WAKE_SEED, region_threshold: float = WAKE_REGION,
+          min_seeds: int = MIN_SEED_EPOCHS) -> str:
     """Epoch string of S/W/N.
 
-    moving_s: (n,) seconds of wake-evidence movement per epoch (most active leg);
-    data_share: (n,) 0-1 share of the epoch with worn data (best leg).
+    evidence_s: (n,) seconds per epoch of movement outside PLM series (most active leg): what
+    can start a wake period; moving_s: (n,) seconds per epoch of any movement (most active leg):
+    what a wake period extends through; data_share: (n,) 0-1 share of the epoch with worn data
+    (best leg).
     """
     scored = data_share >= MIN_DATA_SHARE
-    share = np.where(scored, np.clip(moving_s / EPOCH_S, 0.0, 1.0), 0.0)
-    seed = np.convolve(share, OAKLEY_WEIGHTS, mode="same") > seed_threshold
-    local = np.convolve(share, np.ones(REGION_EPOCHS) / REGION_EPOCHS, mode="same")
-    wake = np.zeros(share.size, dtype=bool)
+
+    def share(seconds: np.ndarray) -> np.ndarray:
+        return np.where(scored, np.clip(seconds / EPOCH_S, 0.0, 1.0), 0.0)
+
+    seed = np.convolve(share(evidence_s), OAKLEY_WEIGHTS, mode="same") > seed_threshold
+    window = np.ones(REGION_EPOCHS) / REGION_EPOCHS
+    local = np.convolve(share(moving_s), window, mode="same")
+    wake = np.zeros(scored.size, dtype=bool)
     for s, e in zip(*runs(local > region_threshold), strict=True):
         if np.count_nonzero(seed[s:e]) >= min_seeds:
             wake[s:e] = True

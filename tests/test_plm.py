@@ -251,6 +251,9 @@ def test_aasm_merge_is_anchored_on_first_onset() -> None:
 def test_aasm_same_leg_alone_does_not_merge() -> None:
     scoring = score_plm([lm(0.0), lm(3.0)], rules="aasm")
     assert len(scoring.movements) == 2
+    # With the other leg moving 4 s after the first onset, all three are one LM.
+    scoring = score_plm([lm(0.0), lm(3.0), lm(4.0, side="right")], rules="aasm")
+    assert [m.members for m in scoring.movements] == [(0, 1, 2)]
 
 
 def test_aasm_long_movement_is_not_merged() -> None:

@@ -149,10 +149,28 @@ def test_sleep_scoring_wake_needs_sustained_movement() -> None:
     moving[100:120] = 12.0  # 10 minutes of moving 40 % of the time: wake
     data = np.ones(n)
     data[180:] = 0.0
-    epochs = sleep.score(moving, data)
+    epochs = sleep.score(moving, moving, data)
     assert epochs[50] == "S"
     assert set(epochs[101:119]) == {"W"}
     assert epochs[180:] == "N" * 20
     s = sleep.summarize(epochs)
     assert s.awakenings == 1 and s.total_sleep_min == epochs.count("S") / 2
     assert s.waso_min == epochs.count("W") / 2
+
+
+def test_plm_series_alone_never_wakes_and_dense_movement_extends_wake() -> None:
+    n = 120
+    series = np.zeros(n)
+    series[20:60] = 3.0  # a PLM series: 3 s of movement per epoch, not evidence of wake
+    evidence = np.zeros(n)
+    assert set(sleep.score(evidence, series, np.ones(n))) == {"S"}
+    # Waking movement at epochs 14-19, followed by the series: the series stays sleep...
+    evidence[14:20] = 12.0
+    moving = series.copy()
+    moving[14:20] = 12.0
+    epochs = sleep.score(evidence, moving, np.ones(n))
+    assert set(epochs[14:20]) == {"W"} and set(epochs[24:60]) == {"S"}
+    # ...but movement as dense as a waking child's (6 s per epoch) continues the wake period.
+    moving[20:30] = 6.0
+    epochs = sleep.score(evidence, moving, np.ones(n))
+    assert set(epochs[14:30]) == {"W"} and set(epochs[34:60]) == {"S"}
