@@ -40,7 +40,8 @@ from typing import Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-Side = Literal["left", "right"]
+from limbwatch.recording import Side
+
 Rules = Literal["wasm2016", "aasm"]
 
 TIME_DECIMALS = 6

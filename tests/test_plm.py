@@ -121,9 +121,11 @@ def test_same_leg_lms_closer_than_half_second_count_as_one_component() -> None:
     assert movement.candidate
 
 
-def test_same_leg_lms_joined_are_checked_as_one_monolateral_lm() -> None:
+@pytest.mark.parametrize("rules", ["wasm2016", "aasm"])
+def test_same_leg_lms_joined_are_checked_as_one_monolateral_lm(rules: Rules) -> None:
     lms = [LegMovement(0.0, 6.0, "left"), LegMovement(6.2, 12.0, "left")]
-    (movement,) = score_plm(lms).movements
+    (movement,) = score_plm(lms, rules=rules).movements
+    assert movement.members == (0, 1)
     assert not movement.bilateral
     assert not movement.candidate  # 12 s monolateral
 
