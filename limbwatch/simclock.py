@@ -1,8 +1,9 @@
 """Simulated UTC for the simulator and the demo: it can run faster than real time.
 
 The simulated sensors and the ingester must read the same clock, so a night can be compressed
-into minutes while every timestamp stays a plausible UTC time. In production the ingester uses
-`SimClock(speed=1)` started at the host's time, which is the host's clock.
+into minutes while every timestamp stays a plausible UTC time. Sim time is `start` at host wall
+time `anchor` and runs `speed` times faster; two processes given the same three numbers share it.
+In production the ingester uses `SimClock()`: speed 1 from now, which is the host's clock.
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ import time
 from dataclasses import dataclass, field
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SimClock:
-    """UTC that started at `start` (Unix s) when created and runs `speed` times real time."""
-
-    start: float = field(default_factory=time.time)
+    start: float = field(default_factory=time.time)  # sim UTC at `anchor`, Unix s
     speed: float = 1.0
-    _host0: float = field(default_factory=time.monotonic)
+    anchor: float = field(default_factory=time.time)  # host wall time, Unix s
 
     def now(self) -> float:
-        return self.start + (time.monotonic() - self._host0) * self.speed
+        return self.start + (time.time() - self.anchor) * self.speed
 
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of simulated time."""
@@ -29,3 +28,7 @@ class SimClock:
 
     async def sleep_until(self, t: float) -> None:
         await self.sleep(t - self.now())
+
+    def describe(self) -> str:
+        """The three numbers another process needs to share this clock."""
+        return f"start={self.start:.6f} speed={self.speed:g} anchor={self.anchor:.6f}"
