@@ -74,8 +74,8 @@ class Store(Protocol):
     def nights(self, subject: str) -> list[Night]:
         """The subject's nights: recordings split where no leg has data for `NIGHT_GAP_S`."""
 
-    def latest_seq(self, device: str, session: int) -> int | None:
-        """The highest packet seq stored for a device session (to resume backfill)."""
+    def stored_seqs(self, device: str, session: int) -> list[int]:
+        """Every packet seq stored for a device session, ascending (to resume after a restart)."""
 
     def write_report(self, subject: str, night_start: float, report_json: str) -> None: ...
 

@@ -1,0 +1,226 @@
+"""The durable hand-off between the BLE ingester and the store: an on-disk FIFO of chunks.
+
+The ingester `put`s chunks as packets arrive, all night; `drain` moves them into the store,
+waiting (with backoff) while the store is unavailable. Either side may be killed at any time.
+
+Design choices:
+- **A separate SQLite file in WAL mode**, not segment files: a `put` is one atomic commit that a
+  killed process cannot tear (an unfinished commit is rolled back when the file is next opened),
+  `ack` is one DELETE, and restarting is opening the file. Segment files would need their own
+  framing, checksums, directory fsyncs and compaction to promise the same. It is a file apart
+  from the store so that it keeps accepting data while the store is locked, full or gone.
+- **Durability**: `put` and `ack` commit with synchronous=FULL, i.e. the WAL is fsynced before
+  they return, so an accepted chunk survives a power loss too, not only a killed process. That
+  is one fsync per call: put a packet or a few at a time, not single samples.
+- **Rows with typed columns** (the store's chunk columns) rather than an opaque item BLOB: SQLite
+  REAL is IEEE float64 and INTEGER int64, so t0, dt, session and seq round-trip exactly, and the
+  counts are their little-endian int16 bytes; the file can be inspected with any SQLite tool.
+- **Ids from INTEGER PRIMARY KEY AUTOINCREMENT**: they only grow, even after everything was acked
+  and across reopenings, so an ack can never delete an item put after the batch it acknowledges.
+The freed pages of acked items are reused by later puts: the file keeps its high-water size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from limbwatch.recording import as_side
+from limbwatch.sqlite_store import (
+    chunk_row,
+    counts_from_blob,
+    explain_sqlite_error,
+    file_identity,
+    open_sqlite,
+)
+from limbwatch.store import Chunk, Store, StoreUnavailable
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = int.from_bytes(b"LWsp", "big")  # PRAGMA application_id of a spool
+MAX_RETRY_S = 30.0  # cap of drain's exponential backoff
+IDLE_POLL_S = 0.2  # how often drain looks for new chunks when the spool is empty
+
+_SCHEMA = (
+    """CREATE TABLE items (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device TEXT NOT NULL,
+        session INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        side TEXT NOT NULL,
+        t0 REAL NOT NULL,
+        dt REAL NOT NULL,
+        n INTEGER NOT NULL,
+        counts_per_g INTEGER NOT NULL,
+        counts BLOB NOT NULL
+    )""",
+)
+_COLUMNS = "device, session, seq, subject, side, t0, dt, n, counts_per_g, counts"
+
+log = logging.getLogger(__name__)
+
+
+class SpoolError(OSError):
+    """The spool file cannot be used (locked, read-only, disk full, deleted): nothing was done."""
+
+
+class Spool:
+    """An append-only on-disk queue of chunks (see the module docstring); thread-safe."""
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 5.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        with self._errors("open the spool"):
+            self._db = open_sqlite(
+                self.path, application_id=APPLICATION_ID, schema_version=SCHEMA_VERSION,
+                schema=_SCHEMA, what="limbwatch spool", create=True, timeout_s=timeout_s,
+                synchronous="FULL",
+            )
+        self._identity = file_identity(self.path)
+
+    def put(self, chunks: Sequence[Chunk]) -> None:
+        """Append chunks, all or none; on disk (fsynced) when this returns. ValueError for a
+        malformed chunk (nothing appended), SpoolError when the file cannot be written."""
+        rows = [chunk_row(chunk) for chunk in chunks]
+        if not rows:
+            return
+        with self._transaction(f"append {len(rows)} chunks (none was appended)") as db:
+            db.executemany(f"INSERT INTO items ({_COLUMNS}) VALUES ({', '.join('?' * 10)})", rows)
+
+    def peek(self, limit: int) -> list[tuple[int, Chunk]]:
+        """Up to `limit` of the oldest chunks not acked, oldest first, with their ids."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        with self._reading("read chunks") as db:
+            rows = db.execute(
+                f"SELECT id, {_COLUMNS} FROM items ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [
+            (id_, Chunk(subject, as_side(side), device, session, seq, t0, dt,
+                        counts_from_blob(blob), counts_per_g))
+            for id_, device, session, seq, subject, side, t0, dt, _, counts_per_g, blob in rows
+        ]
+
+    def ack(self, upto_id: int) -> None:
+        """Forget every chunk with id <= `upto_id` (they are safely elsewhere); fsynced."""
+        with self._transaction("acknowledge chunks (none was removed)") as db:
+            db.execute("DELETE FROM items WHERE id <= ?", (int(upto_id),))
+
+    def seqs(self, device: str, session: int) -> list[int]:
+        """Seqs of a device session's chunks waiting here, ascending."""
+        with self._reading("read the waiting seqs") as db:
+            rows = db.execute(
+                "SELECT seq FROM items WHERE device = ? AND session = ? ORDER BY seq",
+                (device, int(session)),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def __len__(self) -> int:
+        with self._reading("count chunks") as db:
+            return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    def bytes_on_disk(self) -> int:
+        """Size of the spool's files (database, WAL, shared memory), bytes."""
+        files = (self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm")))
+        return sum(f.stat().st_size for f in files if f.exists())
+
+    def close(self) -> None:
+        with self._lock, self._errors("close the spool"):
+            self._db.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            problem = explain_sqlite_error(exc)
+            raise SpoolError(f"spool {self.path}: cannot {action}: {problem}") from exc
+
+    @contextmanager
+    def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors(action):
+            self._check_file(action)
+            yield self._db
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors(action):
+            self._check_file(action)
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def _check_file(self, action: str) -> None:
+        """SpoolError if the file was deleted or replaced since it was opened (what was put then
+        would be lost when the process ends)."""
+        if file_identity(self.path) != self._identity:
+            raise SpoolError(
+                f"spool {self.path}: cannot {action}: the file was deleted or replaced while "
+                "open; open the spool again"
+            )
+
+
+async def drain(
+    spool: Spool,
+    store: Store,
+    *,
+    batch: int = 500,
+    retry_s: float = 1.0,
+    stop: asyncio.Event,
+) -> None:
+    """Move chunks from `spool` to `store`, oldest first, until `stop` is set.
+
+    Each round peeks at most `batch` chunks, writes them with `store.write_chunks` in a worker
+    thread, then acks them. While the store raises StoreUnavailable the same batch is retried
+    after `retry_s`, doubling up to `MAX_RETRY_S` (30 s). Hence:
+    - nothing is lost: a chunk leaves the spool only after the store committed it;
+    - nothing is reordered: no batch is written before the previous one was stored;
+    - nothing is duplicated: if the process dies between write and ack, the batch is written
+      again on restart and the store skips the chunks it has (same device, session, seq);
+    - memory holds at most one batch.
+    If `stop` is set during a write, the write is finished and acked before returning. The
+    spool's peek and ack run on the event loop (local commits, 0.3 ms here: see the bench).
+    Other errors (a SpoolError, a bug) propagate.
+    Power loss: the store's commit must be durable before the ack, so give the ingester a
+    `SqliteStore(..., synchronous="FULL")`; with "NORMAL" its last commits may roll back after
+    the spool forgot them.
+    """
+    delay = retry_s
+    while not stop.is_set():
+        items = spool.peek(batch)
+        if not items:
+            await _sleep_unless(stop, IDLE_POLL_S)
+            continue
+        try:
+            await asyncio.to_thread(store.write_chunks, [chunk for _, chunk in items])
+        except StoreUnavailable as exc:
+            log.warning("%s; %d chunks wait in the spool, retrying in %.1f s",
+                        exc, len(items), delay)
+            await _sleep_unless(stop, delay)
+            delay = min(2 * delay, MAX_RETRY_S)
+            continue
+        spool.ack(items[-1][0])
+        delay = retry_s
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `stop` is set meanwhile."""
+    with suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

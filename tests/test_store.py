@@ -1,0 +1,317 @@
+"""SqliteStore on real SQLite files: round trips, idempotency, all-or-none, faults, nights.
+
+Faults are real: locks held by a second connection, read-only and deleted files, a failing
+trigger installed from a second connection. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.night import analyze_night
+from firmware_sim.night import LegSignal, simulate_night
+from firmware_sim.scenario import load_scenario
+from limbwatch.recording import Side, recording_from_arrays
+from limbwatch.sqlite_store import NotAStore, SqliteStore
+from limbwatch.store import Chunk, Event, StoreUnavailable, chunk_times, counts_to_g
+
+T0 = 1795203000.0
+CPG = 4096
+SIDES: tuple[Side, Side] = ("left", "right")
+
+
+def leg_chunks(
+    side: Side,
+    n_chunks: int,
+    *,
+    t0: float = T0,
+    dt: float = 0.02,
+    per_chunk: int = 39,
+    device: str | None = None,
+    session: int = 1,
+    seed: int = 0,
+) -> list[Chunk]:
+    """Consecutive chunks of random counts from one sensor."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(-8 * CPG, 8 * CPG, (n_chunks * per_chunk, 3)).astype(np.int16)
+    return [
+        Chunk("kid", side, device or f"LW-{side}", session, i, t0 + i * per_chunk * dt, dt,
+              counts[i * per_chunk : (i + 1) * per_chunk], CPG)
+        for i in range(n_chunks)
+    ]
+
+
+def expected(chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray]:
+    """Times and g of non-overlapping chunks, in time order, as the store must return them."""
+    ordered = sorted(chunks, key=lambda c: c.t0)
+    time = np.concatenate([chunk_times(c) for c in ordered])
+    accel = np.concatenate([counts_to_g(c.counts, c.counts_per_g) for c in ordered])
+    return time, accel
+
+
+def n_rows(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "store.db", timeout_s=0.05)
+    yield s
+    s.close()
+
+
+def test_round_trip_is_exact_and_time_ordered(store: SqliteStore) -> None:
+    legs = {
+        "left": leg_chunks("left", 200, dt=0.0200004),  # a sensor clock drifting by 20 ppm
+        "right": leg_chunks("right", 150, t0=T0 + 0.013, seed=1),
+    }
+    rng = np.random.default_rng(5)
+    shuffled = [legs["left"][i] for i in rng.permutation(200)] + legs["right"]
+    store.write_chunks(shuffled[:100])
+    store.write_chunks(shuffled[100:])
+    for side in SIDES:
+        chunks = legs[side]
+        got = store.read_samples("kid", side, 0.0, 2e9)
+        time, accel = expected(chunks)
+        assert np.array_equal(got.time, time) and got.time.dtype == np.float64
+        assert np.array_equal(got.accel, accel) and got.accel.dtype == np.float32
+        assert got.fs == 50.0
+
+
+def test_window_is_start_inclusive_end_exclusive(store: SqliteStore) -> None:
+    chunks = leg_chunks("left", 100)
+    store.write_chunks(chunks)
+    time, accel = expected(chunks)
+    got = store.read_samples("kid", "left", float(time[1000]), float(time[2000]))
+    assert np.array_equal(got.time, time[1000:2000])
+    assert np.array_equal(got.accel, accel[1000:2000])
+    assert len(store.read_samples("kid", "right", 0.0, 2e9).time) == 0
+    empty = store.read_samples("kid", "left", 0.0, T0)
+    assert empty.time.shape == (0,) and empty.accel.shape == (0, 3) and empty.fs == 0.0
+
+
+@pytest.mark.parametrize(("dt", "fs"), [(1 / 25.4, 25.0), (0.0102, 100.0), (1 / 30, 30.0)])
+def test_nominal_rate(store: SqliteStore, dt: float, fs: float) -> None:
+    store.write_chunks(leg_chunks("left", 10, dt=dt))
+    assert store.read_samples("kid", "left", 0.0, 2e9).fs == fs
+
+
+def test_rewriting_stores_once(store: SqliteStore) -> None:
+    chunks = leg_chunks("left", 100)
+    store.write_chunks(chunks[:60])
+    store.write_chunks(chunks[40:])  # overlaps the first batch by 20 chunks
+    store.write_chunks(chunks)
+    assert n_rows(store.path) == 100
+    time, accel = expected(chunks)
+    got = store.read_samples("kid", "left", 0.0, 2e9)
+    assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
+
+
+def test_malformed_chunk_stores_nothing_of_its_batch(store: SqliteStore) -> None:
+    chunks = leg_chunks("left", 10)
+    bad = Chunk("kid", "left", "LW-left", 1, 99, T0 + 100, 0.02,
+                np.zeros((39, 3), dtype=np.int32), CPG)
+    with pytest.raises(ValueError, match="int16"):
+        store.write_chunks([*chunks, bad])
+    assert store.nights("kid") == []
+
+
+def test_failure_inside_the_transaction_rolls_the_batch_back(store: SqliteStore) -> None:
+    chunks = leg_chunks("left", 50)
+    store.write_chunks(chunks[:10])
+    with closing(sqlite3.connect(store.path)) as other:  # a real SQLite error mid-batch
+        other.execute("""CREATE TRIGGER fail BEFORE INSERT ON chunks WHEN NEW.seq = 30
+                         BEGIN SELECT RAISE(ABORT, 'disk says no'); END""")
+    with pytest.raises(StoreUnavailable, match="none was stored"):
+        store.write_chunks(chunks[10:])
+    assert n_rows(store.path) == 10
+    with closing(sqlite3.connect(store.path)) as other:
+        other.execute("DROP TRIGGER fail")
+    store.write_chunks(chunks[10:])
+    assert n_rows(store.path) == 50
+
+
+def test_overlapping_chunks_keep_strictly_increasing_times(store: SqliteStore) -> None:
+    first = leg_chunks("left", 20, device="a")
+    same = leg_chunks("left", 5, device="b", seed=7)  # restart: same times, other values
+    shifted = leg_chunks("left", 5, device="c", t0=T0 + 3.01, seed=8)  # between the samples
+    store.write_chunks([*shifted, *same, *first])
+    got = store.read_samples("kid", "left", 0.0, 2e9)
+    assert (np.diff(got.time) > 0).all()
+    union = np.concatenate([chunk_times(c) for c in (*first, *same, *shifted)])
+    assert np.array_equal(got.time, np.unique(union))
+    time, accel = expected(first)
+    kept = np.isin(got.time, time)
+    assert np.array_equal(got.accel[kept], accel)  # on equal times the earlier chunk ("a") wins
+
+
+def test_nights_split_after_four_hours_without_data(store: SqliteStore) -> None:
+    hour = 3600.0
+    per_hour = int(hour / (39 * 0.02)) + 1
+    store.write_chunks(leg_chunks("left", per_hour))
+    store.write_chunks(leg_chunks("right", per_hour, t0=T0 + 3.9 * hour, session=2))  # < 4 h gap
+    store.write_chunks(leg_chunks("left", 10, t0=T0 + 24 * hour, session=3))
+    nights = store.nights("kid")
+    assert [n.sides for n in nights] == [("left", "right"), ("left",)]
+    assert nights[0].start == T0 and nights[1].start == T0 + 24 * hour
+    last = leg_chunks("right", per_hour, t0=T0 + 3.9 * hour)[-1]
+    assert nights[0].end == pytest.approx(chunk_times(last)[-1], abs=1e-6)
+    assert store.nights("nobody") == []
+
+
+def test_stored_seqs(store: SqliteStore) -> None:
+    assert store.stored_seqs("LW-left", 1) == []
+    store.write_chunks(leg_chunks("left", 30)[5:])
+    store.write_chunks(leg_chunks("left", 3, session=2))
+    assert store.stored_seqs("LW-left", 1) == list(range(5, 30))
+    assert store.stored_seqs("LW-left", 2) == [0, 1, 2]
+    assert store.stored_seqs("LW-right", 1) == []
+
+
+def test_reports_and_events_round_trip(store: SqliteStore) -> None:
+    assert store.read_report("kid", T0) is None
+    store.write_report("kid", T0, '{"a": 1}')
+    store.write_report("kid", T0, '{"a": 2}')  # replaces
+    store.write_report("kid", T0 + 86400, '{"b": 1}')
+    assert store.read_report("kid", T0) == '{"a": 2}'
+    events = [
+        Event("kid", "left", T0 + 5, "gap", {"seconds": 12.5, "packets": 16}),
+        Event("kid", None, T0 + 1, "backfill", {"from": 3, "note": None, "who": "ingester"}),
+        Event("other", "right", T0 + 2, "connected", {}),
+    ]
+    store.write_events(events)
+    assert store.read_events("kid", T0, T0 + 10) == [events[1], events[0]]
+    assert store.read_events("kid", T0 + 2, T0 + 5) == []
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """Make `path` read-only for this process: chmod, or for root (whom modes do not stop) the
+    immutable attribute; skip the test when neither works."""
+    path.chmod(0o444)
+    immutable = False
+    try:
+        if os.access(path, os.W_OK):
+            chattr = shutil.which("chattr")
+            if chattr is None or subprocess.run([chattr, "+i", str(path)]).returncode:
+                pytest.skip("cannot make a file read-only for this user")
+            immutable = True
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(0o644)
+
+
+def test_read_only_file_reads_but_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    chunks = leg_chunks("left", 20)
+    with SqliteStore(path) as s:
+        s.write_chunks(chunks[:10])
+    with read_only(path), SqliteStore(path) as s:
+        with pytest.raises(StoreUnavailable, match="read-only"):
+            s.write_chunks(chunks[10:])
+        assert len(s.read_samples("kid", "left", 0.0, 2e9).time) == 10 * 39
+    assert n_rows(path) == 10
+
+
+def test_what_is_not_a_store(tmp_path: Path) -> None:
+    with pytest.raises(NotAStore, match="is a directory"):
+        SqliteStore(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("time,x,y,z\n" * 100)
+    with pytest.raises(NotAStore, match="not even an SQLite database"):
+        SqliteStore(text)
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(NotAStore, match="another application"):
+        SqliteStore(other)
+    newer = tmp_path / "newer.db"
+    SqliteStore(newer).close()
+    with closing(sqlite3.connect(newer)) as db:
+        db.execute("PRAGMA user_version = 2")
+    with pytest.raises(NotAStore, match="schema 2"):
+        SqliteStore(newer)
+    with pytest.raises(FileNotFoundError, match=r"missing\.db"):
+        SqliteStore(tmp_path / "missing.db", create=False)
+    assert not (tmp_path / "missing.db").exists()
+    with pytest.raises(StoreUnavailable, match="SQLITE_CANTOPEN"):
+        SqliteStore(tmp_path / "no-such-dir" / "store.db")
+
+
+def test_locked_database_is_unavailable_and_loses_nothing(store: SqliteStore) -> None:
+    chunks = leg_chunks("left", 40)
+    store.write_chunks(chunks[:20])
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            store.write_chunks(chunks[20:])
+        assert len(store.read_samples("kid", "left", 0.0, 2e9).time) == 20 * 39  # WAL: reads go on
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.write_chunks(chunks[20:])
+    time, accel = expected(chunks)
+    got = store.read_samples("kid", "left", 0.0, 2e9)
+    assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
+
+
+def test_deleted_file_is_unavailable(store: SqliteStore) -> None:
+    store.write_chunks(leg_chunks("left", 2))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store.path}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StoreUnavailable, match="deleted or replaced"):
+        store.write_chunks(leg_chunks("left", 4))
+
+
+def test_closed_store_is_unavailable(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "store.db")
+    s.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        s.nights("kid")
+
+
+def sim_chunks(leg: LegSignal, side: Side, per_chunk: int = 39) -> list[Chunk]:
+    """A simulated leg as the ingester would store it: counts, in chunks of consecutive samples
+    (split at lost packets), dt = 1 / fs."""
+    counts = np.rint(leg.accel.astype(np.float64) * leg.counts_per_g).astype(np.int16)
+    breaks = np.flatnonzero(np.diff(leg.time) > 1.5 / leg.fs) + 1
+    chunks: list[Chunk] = []
+    for run in np.split(np.arange(len(leg.time)), breaks):
+        for part in np.split(run, np.arange(per_chunk, len(run), per_chunk)):
+            chunks.append(Chunk("kid", side, f"LW-{side}", 1, len(chunks), float(leg.time[part[0]]),
+                                1 / leg.fs, counts[part], leg.counts_per_g))
+    return chunks
+
+
+def test_store_gives_the_same_report_as_the_arrays(store: SqliteStore) -> None:
+    night = simulate_night(load_scenario("mild_plms"), 3, duration_h=1.0)
+    direct = []
+    for side in SIDES:
+        leg = night.legs[side]
+        chunks = sim_chunks(leg, side)
+        time, accel = expected(chunks)  # what the store holds: t0 + k * dt, counts / counts_per_g
+        assert np.abs(time - leg.time).max() < 1e-6 and np.array_equal(accel, leg.accel)
+        direct.append(recording_from_arrays(leg.time, leg.accel, side, source=f"kid/{side}"))
+        store.write_chunks(chunks)
+    (whole,) = store.nights("kid")
+    stored = []
+    for side in SIDES:
+        got = store.read_samples("kid", side, whole.start, np.nextafter(whole.end, np.inf))
+        stored.append(recording_from_arrays(got.time, got.accel, side, fs=got.fs,
+                                            source=f"kid/{side}"))
+    a = analyze_night(direct, age_months=96).model_dump_json()
+    b = analyze_night(stored, age_months=96).model_dump_json()
+    assert a == b
