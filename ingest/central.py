@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,9 +45,11 @@ log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 10.0  # real seconds to wait for a control reply
 BACKFILL_TIMEOUT_S = 120.0  # real seconds for one backfill request to complete
 BACKFILL_MAX_PACKETS = 4000  # per request, so a long outage is fetched in pieces
-REORDER_GRACE_PACKETS = 8  # a missing packet is asked for once this many later ones arrived
+REORDER_GRACE_PACKETS = 8  # a missing packet is asked for once this many later ones arrived,
+REORDER_GRACE_S = 2.0  # or after this many real seconds (the night's last packets)
 FLUSH_PACKETS = 64  # packets buffered before a spool write
 SCAN_TIMEOUT_S = 10.0  # real seconds per scan attempt
+SYNCS_AT_CONNECT = 8  # a burst of clock syncs before streaming: the quickest weigh most
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,8 @@ class _Session:
     counts_per_g: int
     clock: DeviceClock
     have: set[int] = field(default_factory=set)  # seqs safe in the spool or store
-    missing: dict[int, int] = field(default_factory=dict)  # seq -> `live` when found missing
+    missing: dict[int, tuple[int, float]] = field(default_factory=dict)  # seq -> (`live`,
+    # host monotonic time) when it was found missing
     live: int = 0  # live packets received in this session
     highest: int = -1
     unsynced: list[wire.Packet] = field(default_factory=list)
@@ -196,7 +200,8 @@ class SensorLink:
             self._event("connected", {"newest_seq": status.newest_seq})
             await client.start_notify(wire.CONTROL_CHAR_UUID, self._on_reply)
             await client.start_notify(wire.DATA_CHAR_UUID, self._on_data)
-            await self._sync(client)
+            for _ in range(SYNCS_AT_CONNECT):
+                await self._sync(client)
             await self._ask(client, wire.command(wire.Op.START))
             self._want_range(status.oldest_seq, status.newest_seq)
             await self._serve(client, stop, dropped)
@@ -218,12 +223,14 @@ class SensorLink:
         else:
             s.rate_hz, s.counts_per_g = status.rate_hz, status.counts_per_g
 
-    def _want_range(self, first: int, last: int) -> None:
-        """Mark every packet in [first, last] not yet safe as missing (to backfill)."""
+    def _want_range(self, first: int, last: int, *, now: bool = True) -> None:
+        """Mark every packet in [first, last] not yet safe as missing (to backfill), due at once
+        or (`now=False`: they may still be on their way) after the usual grace."""
         s = self._require()
+        noticed = (s.live - REORDER_GRACE_PACKETS, 0.0) if now else (s.live, time.monotonic())
         for seq in range(max(first, 0), last + 1):
             if seq not in s.have:
-                s.missing.setdefault(seq, s.live - REORDER_GRACE_PACKETS)
+                s.missing.setdefault(seq, noticed)
         s.highest = max(s.highest, last)
         self.status.gaps_open = len(s.missing)
 
@@ -234,6 +241,7 @@ class SensorLink:
             if self._sync_wanted.is_set() or self.clock.now() >= next_sync:
                 self._sync_wanted.clear()
                 await self._sync(client)
+                await self._refresh_status(client)
                 next_sync = self.clock.now() + self.sync_interval_s
             due = self._due_backfill()
             if due is not None:
@@ -242,10 +250,18 @@ class SensorLink:
                 self._flush()
                 await _wait_any((stop, dropped, self._sync_wanted), 0.2)
 
+    async def _refresh_status(self, client: BleakClient) -> None:
+        """Battery, and packets taken that never arrived (a lost last packet shows only here)."""
+        status = wire.Status.decode(bytes(await client.read_gatt_char(wire.STATUS_CHAR_UUID)))
+        self.status.battery_pct = status.battery_pct
+        self._want_range(self._require().highest + 1, status.newest_seq, now=False)
+
     def _due_backfill(self) -> tuple[int, int] | None:
         """The first run of missing packets that waited long enough for a late arrival."""
         s = self._require()
-        ready = sorted(q for q, n in s.missing.items() if s.live - n >= REORDER_GRACE_PACKETS)
+        now = time.monotonic()
+        ready = sorted(q for q, (n, t) in s.missing.items()
+                       if s.live - n >= REORDER_GRACE_PACKETS or now - t >= REORDER_GRACE_S)
         if not ready:
             return None
         first = last = ready[0]
@@ -339,8 +355,9 @@ class SensorLink:
             self.status.backfilled += 1
         else:
             s.live += 1
+            noticed = (s.live, time.monotonic())
             for q in range(s.highest + 1, packet.seq):
-                s.missing.setdefault(q, s.live)
+                s.missing.setdefault(q, noticed)
         s.missing.pop(packet.seq, None)
         s.highest = max(s.highest, packet.seq)
         self.status.gaps_open = len(s.missing)

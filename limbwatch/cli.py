@@ -1,4 +1,4 @@
-"""The `limbwatch` command: analyze (contract section 2), nights, simulate, demo.
+"""The `limbwatch` command: analyze (contract section 2), nights, simulate, demo, sim, ingest.
 
 Bad input ends with one line on standard error and exit status 2; a store that cannot be used
 now (locked, read-only, disk full) with one line and exit status 3 (try again later); no traceback.
@@ -23,6 +23,13 @@ EXIT_STORE_UNAVAILABLE = 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("sim", "ingest"):  # services with their own options
+        if argv[0] == "sim":
+            from firmware_sim.simulator import main as service
+        else:
+            from ingest.gateway import main as service
+        return service(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
@@ -41,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="limbwatch", description=__doc__)
     sub = p.add_subparsers(required=True, metavar="COMMAND")
+    sub.add_parser("sim", add_help=False,
+                   help="run simulated sensors on an emulated BLE radio (see: sim --help)")
+    sub.add_parser("ingest", add_help=False,
+                   help="collect sensors over BLE into the store (see: ingest --help)")
 
     a = sub.add_parser(
         "analyze", help="analyse one night from CSV files or a store into a JSON report"
@@ -74,10 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out-dir", type=Path, default=Path("out/sim"))
     s.set_defaults(run=_simulate)
 
-    d = sub.add_parser("demo", help="simulate a night, analyse it, write report and picture")
-    d.add_argument("--scenario", default="mild_plms")
-    d.add_argument("--seed", type=int, default=1)
-    d.add_argument("--hours", type=float, help="override the scenario's duration")
+    d = sub.add_parser("demo", help="simulated sensors -> BLE -> ingest -> store -> analysis")
+    d.add_argument("--rig", type=Path,
+                   help="rig file of the simulated sensors (default firmware_sim/rigs/demo.toml)")
+    d.add_argument("--speed", type=float, default=600.0,
+                   help="how much faster than real time the night runs (default 600)")
     d.add_argument("-o", "--out-dir", type=Path, default=Path("out/demo"))
     d.set_defaults(run=_demo)
     return p
@@ -207,29 +219,22 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from analysis.figure import draw_night
     from analysis.summary import text_summary
-    from firmware_sim.export import write_night
-    from firmware_sim.night import simulate_night
-    from firmware_sim.scenario import load_scenario
-
-    scenario = load_scenario(args.scenario)
-    night = simulate_night(scenario, args.seed, duration_h=args.hours)
-    files = write_night(night, args.out_dir)
-    report_path = args.out_dir / "report.json"
-    analyze_args = ["analyze", "-o", str(report_path), "--age-months",
-                    str(night.truth.age_months)]
-    for side in ("left", "right"):
-        if side in files:
-            analyze_args += [f"--{side}", str(files[side])]
-    status = main(analyze_args)
-    if status:
-        return status
+    from limbwatch.demo import SUBJECT, check_against_truth, default_rig, run_demo
     from limbwatch.report import NightReport
 
+    store_path, age = run_demo(args.out_dir, args.rig or default_rig(), args.speed)
+    report_path = args.out_dir / "report.json"
+    status = main(["analyze", "--store", str(store_path), "--subject", SUBJECT,
+                   "--age-months", f"{age:g}", "-o", str(report_path)])
+    if status:
+        return status
     report = NightReport.model_validate_json(report_path.read_text())
     picture = draw_night(report, args.out_dir / "night.png")
-    print(f"Scenario {args.scenario} (seed {args.seed}), simulated into {args.out_dir}/")
+    print("Collected over BLE into the store; checked against what the sensors measured:")
+    for line in check_against_truth(store_path, args.out_dir):
+        print(f"  {line}")
     print(text_summary(report))
-    print(f"Report: {report_path}\nPicture: {picture}")
+    print(f"Store: {store_path}\nReport: {report_path}\nPicture: {picture}")
     return 0
 
 

@@ -81,7 +81,7 @@ _SCHEMA = (
 _INSERT_CHUNK = "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _GROW_SPAN = """INSERT INTO leg_spans VALUES (?, ?, ?)
     ON CONFLICT (subject, side) DO UPDATE SET max_span = max(max_span, excluded.max_span)"""
-_SELECT_SAMPLES = """SELECT t0, dt, n, counts_per_g, counts FROM chunks
+_SELECT_SAMPLES = """SELECT t0, dt, n, counts_per_g, counts, device, session, seq FROM chunks
     WHERE subject = ?1 AND side = ?2 AND t0 < ?4
       AND t0 >= ?3 - (SELECT max_span FROM leg_spans WHERE subject = ?1 AND side = ?2)
     ORDER BY t0, device, session, seq"""
@@ -255,6 +255,27 @@ def nominal_rate(dt: np.ndarray) -> float:
     return float(round(raw))
 
 
+def _join_consecutive(t0: np.ndarray, dt: np.ndarray, n: np.ndarray, devices: tuple[str, ...],
+                      sessions: tuple[int, ...], seqs: tuple[int, ...]) -> np.ndarray:
+    """Start times (chunks ordered by t0) where a packet that follows its predecessor in one
+    sensor session but starts before it ended is moved to just after it."""
+    seq = np.array(seqs, dtype=np.int64)
+    same = (np.array(devices[1:]) == np.array(devices[:-1])) & (
+        np.array(sessions[1:]) == np.array(sessions[:-1])) & (seq[1:] == seq[:-1] + 1)
+    t0 = t0.copy()
+    last = t0 + (n - 1) * dt
+    todo = sorted((np.flatnonzero(same & (t0[1:] <= last[:-1])) + 1).tolist())
+    while todo:
+        i = todo.pop(0)
+        shift = last[i - 1] + dt[i] - t0[i]
+        if shift > 0:
+            t0[i] += shift
+            last[i] += shift
+            if i + 1 < t0.size and same[i] and t0[i + 1] <= last[i] and i + 1 not in todo:
+                todo.insert(0, i + 1)
+    return t0
+
+
 class SqliteStore:
     """A limbwatch store in one SQLite file (see the module docstring).
 
@@ -324,21 +345,25 @@ class SqliteStore:
         """All samples of a leg with start <= time < end (Unix s), in time order.
 
         Times are t0 + k * dt (float64 s), values counts / counts_per_g (float32 g); fs is the
-        nominal rate of the chunks read (0.0 when there are none). Chunks of one leg should not
-        overlap; if some do (e.g. a sensor session restarted with its clock behind), both are
-        kept, the samples sorted by time, and a sample whose time is not strictly after the
-        previous one is dropped (the earlier chunk's, in (t0, device, session, seq) order, wins).
+        nominal rate of the chunks read (0.0 when there are none). Consecutive packets of one
+        sensor session hold consecutive samples by construction: if clock-alignment error makes
+        one start before the previous one ended, it is moved to follow it (by at most that
+        error) rather than losing samples. Other chunks of one leg should not overlap; if some
+        do (e.g. a sensor session restarted with its clock behind), both are kept, the samples
+        sorted by time, and a sample whose time is not strictly after the previous one is
+        dropped (the earlier chunk's, in (t0, device, session, seq) order, wins).
         """
         with self._reading("read samples") as db:
             rows = db.execute(_SELECT_SAMPLES, (subject, side, start, end)).fetchall()
         if not rows:
             return Samples(np.empty(0), np.empty((0, 3), dtype=np.float32), 0.0)
-        t0s, dts, ns, cpgs, blobs = zip(*rows, strict=True)
+        t0s, dts, ns, cpgs, blobs, devices, sessions, seqs = zip(*rows, strict=True)
         dt = np.array(dts, dtype=np.float64)
         n = np.array(ns, dtype=np.int64)
+        t0 = _join_consecutive(np.array(t0s, dtype=np.float64), dt, n, devices, sessions, seqs)
         first = np.cumsum(n) - n
         k = np.arange(int(n.sum())) - np.repeat(first, n)
-        time = np.repeat(np.array(t0s, dtype=np.float64), n) + k * np.repeat(dt, n)
+        time = np.repeat(t0, n) + k * np.repeat(dt, n)
         counts = np.frombuffer(b"".join(blobs), dtype="<i2").reshape(-1, 3)
         scale = np.repeat(np.array(cpgs, dtype=np.float32), n)[:, None]
         accel = (counts.astype(np.float32) / scale).astype(np.float32)

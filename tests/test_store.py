@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +316,15 @@ def test_store_gives_the_same_report_as_the_arrays(store: SqliteStore) -> None:
     a = analyze_night(direct, age_months=96).model_dump_json()
     b = analyze_night(stored, age_months=96).model_dump_json()
     assert a == b
+
+
+def test_consecutive_packets_timed_slightly_apart_keep_every_sample(store: SqliteStore) -> None:
+    a, b, c = leg_chunks("left", 3)
+    # Clock alignment moved packet b 30 ms earlier than packet a's last sample: b follows a in
+    # the sensor's sequence, so it is placed right after a instead of losing samples.
+    b = replace(b, t0=a.t0 + (len(a.counts) - 1) * a.dt - 0.03)
+    store.write_chunks([a, b, c])
+    got = store.read_samples("kid", "left", T0 - 1, T0 + 100)
+    assert got.time.size == 3 * len(a.counts)
+    assert (np.diff(got.time) > 0).all()
+    assert got.time[len(a.counts)] == pytest.approx(a.t0 + len(a.counts) * a.dt)

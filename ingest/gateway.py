@@ -1,0 +1,98 @@
+"""Run a gateway from its configuration: the BLE ingester, its spool and the store, until stopped.
+
+The store is opened with synchronous=FULL: the spool forgets a chunk once the store has it, so
+the store's commit must survive a power cut too, not only a killed process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from ingest.central import Backend, Ingester, SensorStatus, SensorTarget
+from ingest.spool import Spool
+from limbwatch.config import ConfigError, GatewayConfig, load_config
+from limbwatch.sqlite_store import SqliteStore
+from limbwatch.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
+    """An Ingester wired to the configured backend, spool and store; closes them all after."""
+    backend = Backend()
+    close_adapter: Callable[[], Awaitable[None]] | None = None
+    if config.transport is not None:
+        from ingest import bumble_backend
+
+        scanner, client = bumble_backend.bumble_backend(
+            bumble_backend.BumbleTransport(config.transport))
+        backend = Backend(scanner=scanner, client=client)
+        close_adapter = bumble_backend.close_adapter
+    config.store_path.parent.mkdir(parents=True, exist_ok=True)
+    config.spool_path.parent.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(config.store_path, synchronous="FULL")
+    spool = Spool(config.spool_path)
+    try:
+        yield Ingester(
+            [SensorTarget(s.subject, s.side, s.name, s.serial) for s in config.sensors],
+            backend=backend, clock=config.clock, spool=spool, store=store,
+            state_path=config.state_path, sync_interval_s=config.sync_interval_s,
+        )
+    finally:
+        if close_adapter is not None:
+            await close_adapter()
+        spool.close()
+        store.close()
+
+
+async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
+                      report_every_s: float = 30.0) -> list[SensorStatus]:
+    """Collect until `stop` is set, logging each sensor's status now and then."""
+    async with open_gateway(config) as ingester:
+        task = asyncio.create_task(ingester.run(stop))
+        while not task.done():
+            await asyncio.wait({task}, timeout=report_every_s)
+            for s in ingester.status():
+                log.info("%s %s: %s, %d packets, %d gaps open, %d lost, battery %s%%",
+                         s.subject, s.side, "connected" if s.connected else "not connected",
+                         s.packets, s.gaps_open, s.gaps_lost, s.battery_pct)
+        await task
+        return ingester.status()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry of `limbwatch ingest --config FILE`: collect until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(prog="limbwatch ingest", description=__doc__)
+    parser.add_argument("--config", type=Path, required=True, help="gateway file (TOML)")
+    parser.add_argument("--log-every", type=float, default=30.0, help="status log period, s")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("bumble", "bleak", "bleak_retry_connector"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"limbwatch ingest: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_gateway(config, stop, report_every_s=args.log_every)
+
+    try:
+        asyncio.run(run())
+    except (StoreUnavailable, OSError, ValueError) as exc:
+        print(f"limbwatch ingest: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, StoreUnavailable) else 2
+    return 0
