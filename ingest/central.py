@@ -203,7 +203,8 @@ class SensorLink:
             for _ in range(SYNCS_AT_CONNECT):
                 await self._sync(client)
             await self._ask(client, wire.command(wire.Op.START))
-            self._want_range(status.oldest_seq, status.newest_seq)
+            if _holds_packets(status):
+                self._want_range(status.oldest_seq, status.newest_seq)
             await self._serve(client, stop, dropped)
         finally:
             if client.is_connected:
@@ -254,7 +255,8 @@ class SensorLink:
         """Battery, and packets taken that never arrived (a lost last packet shows only here)."""
         status = wire.Status.decode(bytes(await client.read_gatt_char(wire.STATUS_CHAR_UUID)))
         self.status.battery_pct = status.battery_pct
-        self._want_range(self._require().highest + 1, status.newest_seq, now=False)
+        if _holds_packets(status):
+            self._want_range(self._require().highest + 1, status.newest_seq, now=False)
 
     def _due_backfill(self) -> tuple[int, int] | None:
         """The first run of missing packets that waited long enough for a late arrival."""
@@ -385,6 +387,12 @@ class SensorLink:
         if self._session is None:
             raise RuntimeError("no sensor session open")
         return self._session
+
+
+def _holds_packets(status: wire.Status) -> bool:
+    """False for an empty flash, which reports oldest = newest + 1 mod 2**32 (oldest 0 and
+    newest 0xFFFFFFFF after an erase)."""
+    return (status.newest_seq + 1) % (1 << 32) != status.oldest_seq
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

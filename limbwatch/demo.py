@@ -83,7 +83,7 @@ async def _collect(config_path: Path, night_end: float) -> None:
             now = config.clock.now()
             if time.monotonic() - last_print > 10:
                 last_print = time.monotonic()
-                print(f"  night +{(now - NIGHT_START) / 3600:4.1f} h: " + "; ".join(
+                print(f"  night {(now - NIGHT_START) / 3600:+5.1f} h: " + "; ".join(
                     f"{s.side} {'connected' if s.connected else 'away'} {s.packets} packets "
                     f"({s.backfilled} backfilled, {s.gaps_open} missing)" for s in status),
                     flush=True)
