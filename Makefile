@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install demo test lint bench bench-accuracy bench-speed
+.PHONY: install demo test lint bench bench-accuracy bench-speed bench-ingest
 
 install: $(VENV)/.installed
 
@@ -24,7 +24,7 @@ lint: $(VENV)/.installed
 test: lint
 	$(VENV)/bin/pytest
 
-bench: bench-accuracy bench-speed
+bench: bench-accuracy bench-speed bench-ingest
 
 bench-accuracy: $(VENV)/.installed
 	$(PY) bench/bench_accuracy.py
@@ -32,3 +32,7 @@ bench-accuracy: $(VENV)/.installed
 bench-speed: $(VENV)/.installed
 	$(PY) bench/bench_speed.py
 	$(PY) bench/bench_csv_load.py
+
+bench-ingest: $(VENV)/.installed
+	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_store.py

@@ -16,9 +16,11 @@ Model (times are sim UTC from a :class:`~limbwatch.simclock.SimClock`, Unix s):
   ``clock_jump`` fault adds its seconds to the counter from its time on; the first packet whose
   first sample is at or after the jump carries ``Flag.CLOCK_SET``.
 * **Packets** of ``wire.max_samples(mtu)`` samples are formed when their last sample is due. The
-  MTU is 23 at every new connection until :meth:`Sensor.set_mtu`, and packing keeps the latest
-  connection's MTU while disconnected: the ingester must exchange the MTU before BACKFILL, or
-  packets bigger than the link carries arrive truncated.
+  MTU is 23 at every new connection until :meth:`Sensor.set_mtu`; while no central is connected
+  the sensor packs for ``STORAGE_MTU`` (247, what the limbwatch central negotiates), so a night
+  recorded alone fills flash with full packets (``mtu23`` fault: 23 throughout). The ingester
+  must exchange the MTU before BACKFILL, or packets bigger than the link carries arrive
+  truncated.
 * **Flash**: every packet, in a ring holding the newest ``flash_hours`` of samples.
 * **Live**: while connected and streaming (START; STOP or a disconnect ends it), each new packet
   is sent, subject to the live faults. A new connection starts not streaming.
@@ -61,6 +63,7 @@ Send = Callable[[bytes], Awaitable[None]]
 
 DEFAULT_MTU = 23
 MAX_MTU = 517  # largest ATT MTU
+STORAGE_MTU = 247  # packing while disconnected: the MTU the limbwatch central negotiates
 MAX_DRIFT_PPM = 50.0
 LOW_BATTERY_PCT = 15.0  # packets carry Flag.LOW_BATTERY below this
 LOW_BATTERY_FAULT_PCT = 10.0  # level set by a low_battery fault whose value is 0
@@ -301,7 +304,6 @@ class Sensor:
         self._ranges: list[tuple[int, int]] = [(0, self.counts_per_g)]
         self._taken = 0  # samples in packets
         self._flash = _Flash()
-        self._mtu = DEFAULT_MTU
         self._link: _Link | None = None
         self._streaming = False
         self._held: list[bytes] = []  # a live packet (and its duplicate) held back by `reorder`
@@ -336,6 +338,7 @@ class Sensor:
         self._low_battery = [(f.span(start)[0], f.value or LOW_BATTERY_FAULT_PCT)
                              for f in by_kind["low_battery"]]
         self._mtu23 = bool(by_kind["mtu23"])
+        self._mtu = DEFAULT_MTU if self._mtu23 else STORAGE_MTU  # no central yet
         self._chances = {kind: by_kind[kind] for kind in _PROBABILITIES}
 
     # -- time ------------------------------------------------------------------------------------
@@ -389,9 +392,10 @@ class Sensor:
         self._mtu = DEFAULT_MTU
 
     def disconnect(self) -> None:
-        """The link is gone: streaming ends; sampling into flash goes on."""
+        """The link is gone: streaming ends; sampling into flash goes on, in full packets."""
         self._end_stream()
         self._link = None
+        self._mtu = DEFAULT_MTU if self._mtu23 else STORAGE_MTU
 
     def set_mtu(self, mtu: int) -> int:
         """The central exchanged the ATT MTU; returns the MTU in effect (23 under ``mtu23``)."""

@@ -19,7 +19,8 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_sim.peripheral import SensorPeripheral, address_for
@@ -32,6 +33,38 @@ logger = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
 _CANCEL_RETRY_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class OnAir:
+    """Sensors advertising on a radio, sampling on their clock."""
+
+    radio: Radio
+    sensors: list[Sensor]
+    sampling: asyncio.Future[list[None]]  # done when every sensor's night has ended
+
+
+@contextlib.asynccontextmanager
+async def on_air(rig_configs: list[SensorConfig], clock: SimClock) -> AsyncIterator[OnAir]:
+    """A radio with one peripheral per sensor, the sensors sampling; all torn down after."""
+    addresses = {config.serial: address_for(config.serial) for config in rig_configs}
+    if len(set(addresses.values())) != len(addresses):
+        raise ValueError("two sensor serials map to one BLE address: rename one of them")
+    radio = Radio()
+    sensors = [Sensor(config, clock) for config in rig_configs]
+    peripherals = [SensorPeripheral(s, radio, addresses[s.config.serial]) for s in sensors]
+    sampling: asyncio.Future[list[None]] | None = None
+    try:
+        for peripheral in peripherals:
+            await peripheral.start()
+        sampling = asyncio.gather(*(sensor.run() for sensor in sensors))
+        yield OnAir(radio, sensors, sampling)
+    finally:
+        if sampling is not None:
+            sampling.cancel()
+        for peripheral in peripherals:
+            await peripheral.stop()
+        await radio.close()
 
 
 async def serve(
@@ -49,33 +82,21 @@ async def serve(
     sensor whose firmware fails ends the simulation with its exception. At the end, each
     sensor's record of what it measured goes to `truth_dir/<side>.csv` (the ground truth).
     """
-    addresses = {config.serial: address_for(config.serial) for config in rig_configs}
-    if len(set(addresses.values())) != len(addresses):
-        raise ValueError("two sensor serials map to one BLE address: rename one of them")
-    radio = Radio()
-    sensors = [Sensor(config, clock) for config in rig_configs]
-    peripherals = [SensorPeripheral(s, radio, addresses[s.config.serial]) for s in sensors]
-    sampling: asyncio.Future[list[None]] | None = None
+    air: OnAir | None = None
     try:
-        for peripheral in peripherals:
-            await peripheral.start()
-        sampling = asyncio.gather(*(sensor.run() for sensor in sensors))
-        endpoint = await radio.serve_hci(host, port)
-        logger.info("%d sensors on HCI %s:%d", len(sensors), endpoint.host, endpoint.port)
-        if on_ready is not None:
-            on_ready(endpoint)
-        await sampling  # the nights end; the sensors stay up for backfill
-        logger.info("every sensor has finished its night")
-        await asyncio.Future()
+        async with on_air(rig_configs, clock) as air:
+            endpoint = await air.radio.serve_hci(host, port)
+            logger.info("%d sensors on HCI %s:%d", len(air.sensors), endpoint.host,
+                        endpoint.port)
+            if on_ready is not None:
+                on_ready(endpoint)
+            await air.sampling  # the nights end; the sensors stay up for backfill
+            logger.info("every sensor has finished its night")
+            await asyncio.Future()
     finally:
-        if sampling is not None:
-            sampling.cancel()
-        for peripheral in peripherals:
-            await peripheral.stop()
-        await radio.close()
-        if truth_dir is not None:
+        if truth_dir is not None and air is not None:
             truth_dir.mkdir(parents=True, exist_ok=True)
-            for sensor in sensors:
+            for sensor in air.sensors:
                 sensor.write_truth_csv(truth_dir / f"{sensor.config.side}.csv")
 
 

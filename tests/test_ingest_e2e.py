@@ -9,17 +9,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from analysis.night import analyze_night
-from firmware_sim.peripheral import SensorPeripheral, address_for
-from firmware_sim.radio import Radio
 from firmware_sim.sensor import Fault, Sensor, SensorConfig
+from firmware_sim.simulator import on_air
 from ingest.bumble_backend import BumbleTransport, bumble_backend, close_adapter
 from ingest.central import Backend, Ingester, SensorTarget
 from ingest.spool import Spool
@@ -49,25 +46,6 @@ def configs(faults: tuple[Fault, ...]) -> list[SensorConfig]:
     ]
 
 
-@asynccontextmanager
-async def sensors_on_air(cfgs: list[SensorConfig], clock: SimClock) -> AsyncIterator[
-        tuple[Radio, list[Sensor]]]:
-    radio = Radio()
-    sensors = [Sensor(c, clock) for c in cfgs]
-    peripherals = [SensorPeripheral(s, radio, address_for(s.config.serial)) for s in sensors]
-    for p in peripherals:
-        await p.start()
-    tasks = [asyncio.create_task(s.run()) for s in sensors]
-    try:
-        yield radio, sensors
-    finally:
-        for t in tasks:
-            t.cancel()
-        for p in peripherals:
-            await p.stop()
-        await radio.close()
-
-
 def complete(store: SqliteStore, sensors: list[Sensor]) -> bool:
     if not all(s.finished for s in sensors):
         return False
@@ -94,8 +72,10 @@ async def collect_night(tmp_path: Path) -> tuple[SqliteStore, list[Sensor], dict
     db = tmp_path / "limbwatch.db"
     store = SqliteStore(db, synchronous="FULL")
     spool = Spool(tmp_path / "spool.db")
-    async with sensors_on_air(configs(FAULTS), clock) as (radio, sensors):
-        scanner, client = bumble_backend(BumbleTransport(controller=radio.central_controller()))
+    async with on_air(configs(FAULTS), clock) as air:
+        sensors = air.sensors
+        scanner, client = bumble_backend(
+            BumbleTransport(controller=air.radio.central_controller()))
         ingester = Ingester(
             [SensorTarget("kid", s.config.side, s.config.name, s.config.serial) for s in sensors],
             backend=Backend(scanner, client), clock=clock, spool=spool, store=store,
