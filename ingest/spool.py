@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from limbwatch.recording import as_side
 from limbwatch.sqlite_store import (
+    GuardedSqlite,
     chunk_row,
     counts_from_blob,
-    explain_sqlite_error,
     file_identity,
     open_sqlite,
 )
@@ -69,8 +68,11 @@ class SpoolError(OSError):
     """The spool file cannot be used (locked, read-only, disk full, deleted): nothing was done."""
 
 
-class Spool:
+class Spool(GuardedSqlite):
     """An append-only on-disk queue of chunks (see the module docstring); thread-safe."""
+
+    label = "spool"
+    unavailable = SpoolError
 
     def __init__(self, path: Path | str, *, timeout_s: float = 5.0) -> None:
         self.path = Path(path)
@@ -138,43 +140,6 @@ class Spool:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            problem = explain_sqlite_error(exc)
-            raise SpoolError(f"spool {self.path}: cannot {action}: {problem}") from exc
-
-    @contextmanager
-    def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors(action):
-            self._check_file(action)
-            yield self._db
-
-    @contextmanager
-    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors(action):
-            self._check_file(action)
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-
-    def _check_file(self, action: str) -> None:
-        """SpoolError if the file was deleted or replaced since it was opened (what was put then
-        would be lost when the process ends)."""
-        if file_identity(self.path) != self._identity:
-            raise SpoolError(
-                f"spool {self.path}: cannot {action}: the file was deleted or replaced while "
-                "open; open the spool again"
-            )
 
 
 async def drain(

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -276,12 +276,67 @@ def _join_consecutive(t0: np.ndarray, dt: np.ndarray, n: np.ndarray, devices: tu
     return t0
 
 
-class SqliteStore:
+class GuardedSqlite:
+    """One SQLite file used from the event loop and from worker threads: calls are serialised by
+    a lock, SQLite errors become `unavailable` errors saying what failed and what to do, and a
+    file deleted or replaced while open is refused (SQLite would go on writing to the deleted
+    file, and the data would vanish with it). Subclasses set `path`, `_lock`, `_db` and
+    `_identity` when they open the file."""
+
+    label: ClassVar[str]  # "store", "spool": for messages
+    unavailable: ClassVar[type[Exception]]
+    path: Path
+    _lock: threading.Lock
+    _db: sqlite3.Connection
+    _identity: tuple[int, int] | None
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            problem = explain_sqlite_error(exc)
+            raise self.unavailable(
+                f"{self.label} {self.path}: cannot {action}: {problem}") from exc
+
+    def _check_file(self, action: str) -> None:
+        if file_identity(self.path) != self._identity:
+            raise self.unavailable(
+                f"{self.label} {self.path}: cannot {action}: the file was deleted or replaced "
+                f"while open; restore it, or open the {self.label} again"
+            )
+
+    @contextmanager
+    def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors(action):
+            self._check_file(action)
+            yield self._db
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (taking the write lock first), rolled back on any error."""
+        with self._lock, self._errors(action):
+            self._check_file(action)
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+
+class SqliteStore(GuardedSqlite):
     """A limbwatch store in one SQLite file (see the module docstring).
 
     `create`: make the file when missing (else FileNotFoundError); `timeout_s`: how long to wait
     for another process's write lock before StoreUnavailable; `synchronous`: "NORMAL" or "FULL".
     """
+
+    label = "store"
+    unavailable = StoreUnavailable
 
     def __init__(
         self,
@@ -437,44 +492,3 @@ class SqliteStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    # --- plumbing --------------------------------------------------------------------------
-
-    @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        """Turn SQLite errors into StoreUnavailable saying what failed and what to do."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            problem = explain_sqlite_error(exc)
-            raise StoreUnavailable(f"store {self.path}: cannot {action}: {problem}") from exc
-
-    def _check_file(self, action: str) -> None:
-        """StoreUnavailable if the file was deleted or replaced since it was opened (SQLite
-        would go on writing to the deleted file, and the data would vanish with it)."""
-        if file_identity(self.path) != self._identity:
-            raise StoreUnavailable(
-                f"store {self.path}: cannot {action}: the file was deleted or replaced while "
-                "open; restore it, or open the store again"
-            )
-
-    @contextmanager
-    def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors(action):
-            self._check_file(action)
-            yield self._db
-
-    @contextmanager
-    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction (taking the write lock first), rolled back on any error."""
-        with self._lock, self._errors(action):
-            self._check_file(action)
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
