@@ -48,7 +48,7 @@ def draw_night(report: NightReport, path: Path) -> Path:
     ax.set_ylim(-0.2, len(sides) + 1.4)
     ax.set_title(
         f"Night of {report.recording.start[:10]}: PLMS index {report.plm.index:.1f}/h, "
-        f"sleep {report.sleep.total_sleep_min / 60:.1f} h. LMs: red periodic, grey other, "
+        f"sleep {report.sleep.total_sleep_min / 60:.1f} h\nLMs: red periodic, grey other, "
         "purple longer than 10 s; green: tremor; light grey: sensor off"
     )
     fig.savefig(path, dpi=110)
