@@ -30,7 +30,7 @@ from ingest.bumble_backend import BumbleTransport, bumble_backend, close_adapter
 from ingest.central import Backend, Ingester, SensorTarget
 from ingest.spool import Spool
 from limbwatch import wire
-from limbwatch.config import load_config
+from limbwatch.config import SensorEntry, gateway_toml, load_config
 from limbwatch.recording import Side
 from limbwatch.simclock import SimClock
 from limbwatch.sqlite_store import SqliteStore
@@ -124,12 +124,10 @@ def live_cpu(seconds: float, speed: float, tmp: Path) -> tuple[float, float]:
         assert sim.stdout is not None
         endpoint = sim.stdout.readline().strip().removeprefix("HCI tcp://")
         cfg = tmp / "gateway.toml"
-        cfg.write_text(
-            '[store]\npath = "live.db"\n[spool]\npath = "live-spool.db"\n'
-            f'[ble]\ntransport = "tcp-client:{endpoint}"\n'
-            f"[clock]\nstart = {start}\nspeed = {speed}\nanchor = {anchor}\n" + "".join(
-                f'[[sensor]]\nsubject = "kid"\nside = "{side}"\nname = "{serial}"\n'
-                f'serial = "{serial}"\n' for side, serial in SERIALS))
+        cfg.write_text(gateway_toml(
+            store="live.db", spool="live-spool.db", transport=f"tcp-client:{endpoint}",
+            clock=SimClock(start=start, speed=speed, anchor=anchor),
+            sensors=[SensorEntry("kid", side, serial, serial) for side, serial in SERIALS]))
         return asyncio.run(_measure_live(cfg, seconds))
     finally:
         sim.terminate()

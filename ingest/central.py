@@ -34,7 +34,7 @@ from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
 from ingest.clock import DeviceClock, Sync
-from ingest.spool import Spool
+from ingest.spool import Spool, drain
 from limbwatch import wire
 from limbwatch.recording import Side
 from limbwatch.simclock import SimClock
@@ -429,8 +429,6 @@ class Ingester:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Collect until `stop` is set; then hand everything still held to the spool."""
-        from ingest.spool import drain
-
         tasks = [asyncio.create_task(link.run(stop)) for link in self.links]
         tasks.append(asyncio.create_task(drain(self.spool, self.store, stop=stop)))
         tasks.append(asyncio.create_task(self._write_events(stop)))

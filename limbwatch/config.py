@@ -27,7 +27,9 @@ Relative paths are relative to the file. Errors name the file and the key.
 
 from __future__ import annotations
 
+import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,24 @@ class GatewayConfig:
     def state_path(self) -> Path:
         """Clock syncs, kept beside the spool."""
         return self.spool_path.with_name(self.spool_path.stem + "-clock.json")
+
+
+def gateway_toml(*, store: str, spool: str, sensors: Sequence[SensorEntry],
+                 transport: str | None = None, sync_interval_s: float = 300.0,
+                 clock: SimClock | None = None) -> str:
+    """A gateway file that `load_config` reads back (paths relative to where it is written)."""
+    lines = [f"[store]\npath = {json.dumps(store)}", f"[spool]\npath = {json.dumps(spool)}"]
+    ble = f"[ble]\nsync_interval_s = {sync_interval_s!r}"
+    lines.append(ble if transport is None else f"{ble}\ntransport = {json.dumps(transport)}")
+    if clock is not None:
+        lines.append(f"[clock]\nstart = {clock.start!r}\nspeed = {clock.speed!r}\n"
+                     f"anchor = {clock.anchor!r}")
+    lines += [
+        f"[[sensor]]\nsubject = {json.dumps(s.subject)}\nside = {json.dumps(s.side)}\n"
+        f"name = {json.dumps(s.name)}\nserial = {json.dumps(s.serial)}"
+        for s in sensors
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def load_config(path: Path) -> GatewayConfig:

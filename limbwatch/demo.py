@@ -21,10 +21,10 @@ import numpy as np
 
 from firmware_sim.rig import load_rig
 from firmware_sim.scenario import load_scenario
-from firmware_sim.sensor import SensorConfig
 from ingest.gateway import open_gateway
-from limbwatch.config import load_config
+from limbwatch.config import SensorEntry, gateway_toml, load_config
 from limbwatch.recording import read_recording_csv
+from limbwatch.simclock import SimClock
 from limbwatch.sqlite_store import SqliteStore
 
 NIGHT_START = 1795203000.0  # 2026-11-20T19:30:00Z, a fixed evening so runs are comparable
@@ -57,7 +57,11 @@ def run_demo(out_dir: Path, rig: Path, speed: float) -> tuple[Path, float]:
             raise RuntimeError(f"the simulator did not start (it said {line!r})")
         endpoint = line.removeprefix("HCI tcp://")
         config_path = out_dir / "gateway.toml"
-        config_path.write_text(_gateway_toml(endpoint, speed, anchor, sensors))
+        config_path.write_text(gateway_toml(
+            store="limbwatch.db", spool="spool.db", transport=f"tcp-client:{endpoint}",
+            clock=SimClock(start=NIGHT_START, speed=speed, anchor=anchor),
+            sensors=[SensorEntry(SUBJECT, s.side, s.name, s.serial) for s in sensors],
+        ))
         durations = [load_scenario(s.scenario).duration_h if s.duration_h is None
                      else s.duration_h for s in sensors]
         night_end = NIGHT_START + max(durations) * 3600
@@ -110,17 +114,3 @@ def check_against_truth(store_path: Path, out_dir: Path) -> list[str]:
             lines.append(f"{side}: {got.time.size} of {truth.time.size} samples stored"
                          + (f", worst timestamp error {err:.1f} ms" if same else ""))
     return lines
-
-
-def _gateway_toml(endpoint: str, speed: float, anchor: float,
-                  sensors: list[SensorConfig]) -> str:
-    entries = "".join(
-        f'\n[[sensor]]\nsubject = "{SUBJECT}"\nside = "{s.side}"\nname = "{s.name}"\n'
-        f'serial = "{s.serial}"\n'
-        for s in sensors
-    )
-    return (
-        '[store]\npath = "limbwatch.db"\n[spool]\npath = "spool.db"\n'
-        f'[ble]\ntransport = "tcp-client:{endpoint}"\nsync_interval_s = 300\n'
-        f"[clock]\nstart = {NIGHT_START}\nspeed = {speed}\nanchor = {anchor}\n" + entries
-    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from limbwatch.config import ConfigError, load_config
+from limbwatch.config import ConfigError, GatewayConfig, gateway_toml, load_config
 
 GOOD = """
 [store]
@@ -39,6 +39,22 @@ def test_a_good_file_loads_with_paths_relative_to_it(tmp_path: Path) -> None:
     assert config.clock.speed == 300 and config.clock.start == 1795203000.0
     assert [(s.subject, s.side, s.serial) for s in config.sensors] == [
         ("child-1", "left", "LW0001L")]
+
+
+def test_written_files_read_back(tmp_path: Path) -> None:
+    written = load_config_text(tmp_path, GOOD)
+    path = tmp_path / "again.toml"
+    path.write_text(gateway_toml(
+        store="data/limbwatch.db", spool="data/spool.db", transport=written.transport,
+        sync_interval_s=written.sync_interval_s, clock=written.clock,
+        sensors=list(written.sensors)))
+    assert load_config(path) == written
+
+
+def load_config_text(tmp_path: Path, text: str) -> GatewayConfig:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    return load_config(path)
 
 
 def test_without_ble_and_clock_sections_the_platform_backend_and_host_time_are_used(

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from limbwatch.config import SensorEntry, gateway_toml
 from limbwatch.recording import read_recording_csv
+from limbwatch.simclock import SimClock
 from limbwatch.sqlite_store import SqliteStore
 
 SPEED = 60.0
@@ -37,12 +39,12 @@ drift_ppm = -40.0
 
 
 def gateway(endpoint: str, anchor: float) -> str:
-    sensors = "".join(
-        f'[[sensor]]\nsubject = "kid"\nside = "{side}"\nname = "{serial}"\nserial = "{serial}"\n'
-        for side, serial in (("left", "LW0009L"), ("right", "LW0009R")))
-    return (f'[store]\npath = "store.db"\n[spool]\npath = "spool.db"\n'
-            f'[ble]\ntransport = "tcp-client:{endpoint}"\nsync_interval_s = 60\n'
-            f"[clock]\nstart = {START}\nspeed = {SPEED}\nanchor = {anchor}\n{sensors}")
+    return gateway_toml(
+        store="store.db", spool="spool.db", transport=f"tcp-client:{endpoint}",
+        sync_interval_s=60, clock=SimClock(start=START, speed=SPEED, anchor=anchor),
+        sensors=[SensorEntry("kid", side, serial, serial)
+                 for side, serial in (("left", "LW0009L"), ("right", "LW0009R"))],
+    )
 
 
 def start_ingest(config: Path, log: Path) -> subprocess.Popen[bytes]:
