@@ -23,7 +23,7 @@ import numpy as np
 from limbwatch.wire import TICK_HZ
 
 WRAP = 1 << 32
-MAX_RTT_FACTOR = 3.0
+MAX_RTT_FACTOR = 2.0
 
 
 def unwrap(ticks32: int, reference: int) -> int:

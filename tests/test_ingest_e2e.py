@@ -25,14 +25,14 @@ from limbwatch.report import NightReport, parse_iso
 from limbwatch.simclock import SimClock
 from limbwatch.sqlite_store import SqliteStore
 
-SPEED = 30.0  # half an hour in a real minute: emulated-link latency x speed stays small
-NIGHT_H = 0.5
+SPEED = 15.0  # a quarter hour in a real minute: emulated-link latency x speed stays small
+NIGHT_H = 0.25
 START = 1795203000.0
 FAULTS = (
-    Fault("drop", at_s=300), Fault("drop", at_s=750), Fault("drop", at_s=1500),
-    Fault("out_of_range", at_s=900, until_s=1200),  # 5 minutes
+    Fault("drop", at_s=120), Fault("drop", at_s=300), Fault("drop", at_s=780),
+    Fault("out_of_range", at_s=420, until_s=720),  # 5 minutes
     Fault("lose", value=0.01), Fault("duplicate", value=0.01), Fault("reorder", value=0.01),
-    Fault("corrupt", value=0.002),
+    Fault("corrupt", value=0.005),
 )
 
 
@@ -83,8 +83,8 @@ async def collect_night(tmp_path: Path) -> tuple[SqliteStore, list[Sensor], dict
         )
         stop = asyncio.Event()
         task = asyncio.create_task(ingester.run(stop))
-        # Down for 8 real s (4 simulated minutes), longer than the store's 5-s busy timeout.
-        outage = asyncio.create_task(hold_store_lock(db, clock, START + 600, 8.0))
+        # Down for 8 real s (2 simulated minutes), longer than the store's 5-s busy timeout.
+        outage = asyncio.create_task(hold_store_lock(db, clock, START + 330, 8.0))
         deadline = time.monotonic() + NIGHT_H * 3600 / SPEED + 120
         while not complete(store, sensors) and time.monotonic() < deadline:
             await asyncio.sleep(1.0)
