@@ -33,8 +33,9 @@ from limbwatch import wire
 from limbwatch.config import SensorEntry, gateway_toml, load_config
 from limbwatch.recording import Side
 from limbwatch.simclock import SimClock
-from limbwatch.sqlite_store import SqliteStore
-from limbwatch.store import Chunk
+from limbwatch.store.samples import Chunk
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_records import SqliteRecordStore
 
 SERIALS: tuple[tuple[Side, str], ...] = (("left", "LW0100L"), ("right", "LW0100R"))
 
@@ -54,13 +55,14 @@ async def morning_sync(hours: float, tmp: Path) -> tuple[float, int, int, float]
     async with on_air(configs, clock) as air:
         await air.sampling  # the sensors catch up: the whole night is in flash
         expected = sum(s.truth_samples()[0].size for s in air.sensors)
-        store = SqliteStore(tmp / "sync.db", synchronous="FULL")
+        store = SqliteSampleStore(tmp / "sync.db", synchronous="FULL")
         spool = Spool(tmp / "sync-spool.db")
         scanner, client = bumble_backend(
             BumbleTransport(controller=air.radio.central_controller()))
         ingester = Ingester([SensorTarget("kid", side, serial, serial) for side, serial in SERIALS],
                             backend=Backend(scanner, client), clock=clock, spool=spool,
-                            store=store, state_path=tmp / "sync-clock.json")
+                            store=store, records=SqliteRecordStore(tmp / "sync.db"),
+                            state_path=tmp / "sync-clock.json")
         stop = asyncio.Event()
         t = time.perf_counter()
         task = asyncio.create_task(ingester.run(stop))
@@ -83,7 +85,7 @@ async def morning_sync(hours: float, tmp: Path) -> tuple[float, int, int, float]
     return seconds, packets, expected, baseline
 
 
-def _stored(store: SqliteStore) -> int:
+def _stored(store: SqliteSampleStore) -> int:
     return sum(int(store.read_samples("kid", side, 0, 4e9).time.size) for side, _ in SERIALS)
 
 
@@ -97,7 +99,7 @@ def _decode_and_store(sensors: list[Sensor], db: Path) -> float:
         chunks_in += [wire.encode_packet(i, i * per * 655, counts[k:k + per])
                       for i, k in enumerate(range(0, len(counts), per))]
     t = time.perf_counter()
-    with SqliteStore(db, synchronous="FULL") as store:
+    with SqliteSampleStore(db, synchronous="FULL") as store:
         batch = []
         for i, data in enumerate(chunks_in):
             p = wire.decode_packet(data)
@@ -117,7 +119,7 @@ def live_cpu(seconds: float, speed: float, tmp: Path) -> tuple[float, float]:
         f'[[sensors]]\nserial = "{serial}"\nside = "{side}"\n' for side, serial in SERIALS))
     anchor = time.time() + 3
     start = 1795203000.0
-    sim = subprocess.Popen([sys.executable, "-m", "limbwatch.cli", "sim", "--rig", str(rig),
+    sim = subprocess.Popen([sys.executable, "-m", "app.cli", "sim", "--rig", str(rig),
                             "--speed", str(speed), "--start", str(start), "--anchor", str(anchor)],
                            stdout=subprocess.PIPE, text=True)
     try:

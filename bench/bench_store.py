@@ -1,15 +1,15 @@
-"""Storing a night: SqliteStore, the Spool, and a row-per-sample baseline, in one run.
+"""Storing a night: SqliteSampleStore, the Spool, and a row-per-sample baseline, in one run.
 
 A synthetic night (default 10 h, two legs at 50 Hz: 1.8 M samples per leg) in chunks of 39
 samples (one BLE packet at ATT MTU 247), written into a fresh file and read back, `--repeat`
 times; prints median wall seconds and MB on disk (database and WAL) for:
-- SqliteStore, synchronous=NORMAL and FULL, written in batches of 500 chunks (as drain does),
+- SqliteSampleStore, synchronous=NORMAL and FULL, written in batches of 500 chunks (as drain does),
   read as one `read_samples` per leg;
 - the Spool: the night put in batches of `--put-batch` chunks, one single-chunk put (fsynced:
   the latency a live packet sees), and drain moving the night into a store;
 - the baseline: the same samples as a row per sample (side, time, x, y, z) in a plain SQLite
   table with an index on (side, time), WAL and synchronous=NORMAL, written in the same batches
-  and read back into numpy arrays; with the ratio baseline / SqliteStore.
+  and read back into numpy arrays; with the ratio baseline / SqliteSampleStore.
 
     python bench/bench_store.py [--hours 10] [--fs 50] [--repeat 3] [--dir DIR]
 """
@@ -31,8 +31,9 @@ import numpy as np
 
 from ingest.spool import Spool, drain
 from limbwatch.recording import Side
-from limbwatch.sqlite_store import SqliteStore, Synchronous
-from limbwatch.store import Chunk, chunk_times
+from limbwatch.store.samples import Chunk, chunk_times
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_base import Synchronous
 
 T0 = 1795203000.0
 PER_CHUNK = 39
@@ -85,17 +86,17 @@ def median_s(fn: Callable[[], object], repeat: int) -> float:
 
 
 def bench_store(chunks: list[Chunk], tmp: Path, repeat: int, sync: Synchronous) -> Figures:
-    """SqliteStore: write the night into fresh files, read both legs back from the last one."""
+    """SqliteSampleStore: write the night into fresh files, read both legs from the last one."""
     runs = iter(range(repeat))
 
     def write() -> None:
-        with SqliteStore(tmp / f"store-{sync}-{next(runs)}.db", synchronous=sync) as store:
+        with SqliteSampleStore(tmp / f"store-{sync}-{next(runs)}.db", synchronous=sync) as store:
             for batch in batches(chunks, BATCH):
                 store.write_chunks(batch)
 
     write_s = median_s(write, repeat)
     path = tmp / f"store-{sync}-{repeat - 1}.db"
-    with SqliteStore(path) as store:
+    with SqliteSampleStore(path) as store:
         mb = mb_on_disk(path)
         read_s = median_s(lambda: [store.read_samples("kid", s, 0, 2e9) for s in SIDES], repeat)
     return Figures(write_s, read_s, mb)
@@ -112,7 +113,7 @@ def bench_spool(chunks: list[Chunk], tmp: Path, repeat: int, put_batch: int) -> 
                 spool.put(batch)
             put_s = time.perf_counter() - t
             mb = mb_on_disk(path)
-            with SqliteStore(tmp / f"drained-{run}.db") as store:
+            with SqliteSampleStore(tmp / f"drained-{run}.db") as store:
                 t = time.perf_counter()
                 asyncio.run(drain_all(spool, store))
                 drain_s = time.perf_counter() - t
@@ -121,7 +122,7 @@ def bench_spool(chunks: list[Chunk], tmp: Path, repeat: int, put_batch: int) -> 
                    statistics.median(f.read_s for f in figures), figures[-1].mb)
 
 
-async def drain_all(spool: Spool, store: SqliteStore) -> None:
+async def drain_all(spool: Spool, store: SqliteSampleStore) -> None:
     """drain until the spool is empty."""
     stop = asyncio.Event()
     task = asyncio.create_task(drain(spool, store, stop=stop))
@@ -203,8 +204,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=args.dir) as name:
         tmp = Path(name)
         results = {
-            "SqliteStore, synchronous=NORMAL": bench_store(chunks, tmp, args.repeat, "NORMAL"),
-            "SqliteStore, synchronous=FULL": bench_store(chunks, tmp, args.repeat, "FULL"),
+            "store, synchronous=NORMAL": bench_store(chunks, tmp, args.repeat, "NORMAL"),
+            "store, synchronous=FULL": bench_store(chunks, tmp, args.repeat, "FULL"),
             f"Spool (put by {args.put_batch}; read = drain)":
                 bench_spool(chunks, tmp, args.repeat, args.put_batch),
             "row per sample (baseline)": bench_rows(chunks, tmp, args.repeat),
@@ -214,8 +215,8 @@ def main() -> int:
     for label, f in results.items():
         print(f"{label:<40} {f.write_s:>8.3f} {f.read_s:>8.3f} {f.mb:>7.1f}")
     print(f"Spool.put of one chunk (fsynced): {put_ms:.2f} ms median")
-    store, rows = results["SqliteStore, synchronous=NORMAL"], results["row per sample (baseline)"]
-    print(f"ratio baseline / SqliteStore: write {rows.write_s / store.write_s:.1f}x, "
+    store, rows = results["store, synchronous=NORMAL"], results["row per sample (baseline)"]
+    print(f"ratio baseline / store: write {rows.write_s / store.write_s:.1f}x, "
           f"read {rows.read_s / store.read_s:.1f}x, disk {rows.mb / store.mb:.1f}x")
     return 0
 

@@ -38,7 +38,8 @@ from ingest.spool import Spool, drain
 from limbwatch import wire
 from limbwatch.recording import Side
 from limbwatch.simclock import SimClock
-from limbwatch.store import Chunk, Event, Store, StoreUnavailable
+from limbwatch.store.records import DeviceEvent, RecordStore
+from limbwatch.store.samples import Chunk, SampleStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,8 @@ class SensorLink:
     """Keeps one sensor collected all night (see module docstring)."""
 
     def __init__(self, target: SensorTarget, *, backend: Backend, clock: SimClock, spool: Spool,
-                 store: Store, state: ClockState, sync_interval_s: float = 300.0,
-                 events: Callable[[Event], None] | None = None) -> None:
+                 store: SampleStore, state: ClockState, sync_interval_s: float = 300.0,
+                 events: Callable[[DeviceEvent], None] | None = None) -> None:
         self.target = target
         self.backend = backend
         self.clock = clock
@@ -381,7 +382,8 @@ class SensorLink:
             self._event("bad_packet", {"problem": problem, "count": self.status.bad_packets})
 
     def _event(self, kind: str, detail: dict[str, float | int | str | None]) -> None:
-        self._emit(Event(self.target.subject, self.target.side, self.clock.now(), kind, detail))
+        self._emit(DeviceEvent(self.target.subject, self.target.side, self.clock.now(), kind,
+                               detail))
 
     def _require(self) -> _Session:
         if self._session is None:
@@ -413,10 +415,10 @@ class Ingester:
     """All configured sensors, the spool and its drain into the store, and their status."""
 
     def __init__(self, targets: list[SensorTarget], *, backend: Backend, clock: SimClock,
-                 spool: Spool, store: Store, state_path: Path,
+                 spool: Spool, store: SampleStore, records: RecordStore, state_path: Path,
                  sync_interval_s: float = 300.0) -> None:
-        self.spool, self.store = spool, store
-        self._events: list[Event] = []
+        self.spool, self.store, self.records = spool, store, records
+        self._events: list[DeviceEvent] = []
         state = ClockState(state_path)
         self.links = [
             SensorLink(t, backend=backend, clock=clock, spool=spool, store=store, state=state,
@@ -444,7 +446,7 @@ class Ingester:
             if self._events:
                 batch, self._events[:] = list(self._events), []
                 try:
-                    await asyncio.to_thread(self.store.write_events, batch)
+                    await asyncio.to_thread(self.records.write_device_events, batch)
                 except StoreUnavailable:
                     self._events[:0] = batch
             if stop.is_set():

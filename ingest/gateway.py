@@ -18,8 +18,9 @@ from pathlib import Path
 from ingest.central import Backend, Ingester, SensorStatus, SensorTarget
 from ingest.spool import Spool
 from limbwatch.config import ConfigError, GatewayConfig, load_config
-from limbwatch.sqlite_store import SqliteStore
-from limbwatch.store import StoreUnavailable
+from limbwatch.store.samples import StoreUnavailable
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_records import SqliteRecordStore
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,20 @@ async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
         close_adapter = bumble_backend.close_adapter
     config.store_path.parent.mkdir(parents=True, exist_ok=True)
     config.spool_path.parent.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(config.store_path, synchronous="FULL")
+    store = SqliteSampleStore(config.store_path, synchronous="FULL")
+    records = SqliteRecordStore(config.store_path)
     spool = Spool(config.spool_path)
     try:
         yield Ingester(
             [SensorTarget(s.subject, s.side, s.name, s.serial) for s in config.sensors],
             backend=backend, clock=config.clock, spool=spool, store=store,
-            state_path=config.state_path, sync_interval_s=config.sync_interval_s,
+            records=records, state_path=config.state_path, sync_interval_s=config.sync_interval_s,
         )
     finally:
         if close_adapter is not None:
             await close_adapter()
         spool.close()
+        records.close()
         store.close()
 
 

@@ -24,20 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from limbwatch.errors import Unavailable
 from limbwatch.recording import as_side
-from limbwatch.sqlite_store import (
-    GuardedSqlite,
-    chunk_row,
-    counts_from_blob,
-    file_identity,
-    open_sqlite,
-)
-from limbwatch.store import Chunk, Store, StoreUnavailable
+from limbwatch.store.samples import Chunk, SampleStore, StoreUnavailable
+from limbwatch.store.sqlite import chunk_row, counts_from_blob
+from limbwatch.store.sqlite_base import GuardedSqlite
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = int.from_bytes(b"LWsp", "big")  # PRAGMA application_id of a spool
@@ -64,7 +59,7 @@ _COLUMNS = "device, session, seq, subject, side, t0, dt, n, counts_per_g, counts
 log = logging.getLogger(__name__)
 
 
-class SpoolError(OSError):
+class SpoolError(Unavailable):
     """The spool file cannot be used (locked, read-only, disk full, deleted): nothing was done."""
 
 
@@ -75,15 +70,9 @@ class Spool(GuardedSqlite):
     unavailable = SpoolError
 
     def __init__(self, path: Path | str, *, timeout_s: float = 5.0) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        with self._errors("open the spool"):
-            self._db = open_sqlite(
-                self.path, application_id=APPLICATION_ID, schema_version=SCHEMA_VERSION,
-                schema=_SCHEMA, what="limbwatch spool", create=True, timeout_s=timeout_s,
-                synchronous="FULL",
-            )
-        self._identity = file_identity(self.path)
+        self._open(path, application_id=APPLICATION_ID, schema_version=SCHEMA_VERSION,
+                   schema=_SCHEMA, what="limbwatch spool", create=True, timeout_s=timeout_s,
+                   synchronous="FULL")
 
     def put(self, chunks: Sequence[Chunk]) -> None:
         """Append chunks, all or none; on disk (fsynced) when this returns. ValueError for a
@@ -131,20 +120,10 @@ class Spool(GuardedSqlite):
         files = (self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm")))
         return sum(f.stat().st_size for f in files if f.exists())
 
-    def close(self) -> None:
-        with self._lock, self._errors("close the spool"):
-            self._db.close()
-
-    def __enter__(self) -> Spool:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
 
 async def drain(
     spool: Spool,
-    store: Store,
+    store: SampleStore,
     *,
     batch: int = 500,
     retry_s: float = 1.0,
@@ -164,7 +143,7 @@ async def drain(
     spool's peek and ack run on the event loop (local commits, 0.3 ms here: see the bench).
     Other errors (a SpoolError, a bug) propagate.
     Power loss: the store's commit must be durable before the ack, so give the ingester a
-    `SqliteStore(..., synchronous="FULL")`; with "NORMAL" its last commits may roll back after
+    `SqliteSampleStore(..., synchronous="FULL")`; with "NORMAL" its last commits may roll back after
     the spool forgot them.
     """
     delay = retry_s

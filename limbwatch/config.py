@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from limbwatch.errors import BadInput
 from limbwatch.recording import Side, as_side
 from limbwatch.simclock import SimClock
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput):
     """A configuration file that cannot be used; its str() names the file and the key."""
 
 

@@ -20,6 +20,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from limbwatch.errors import BadInput
+
 Side = Literal["left", "right"]
 
 MIN_FS_HZ = 10.0
@@ -45,7 +47,7 @@ _ISO = re.compile(
 )
 
 
-class RecordingError(ValueError):
+class RecordingError(BadInput):
     """Bad input. Its str() is one line naming the file, the line (when there is one) and the
     problem, e.g. "left.csv line 17: x is not a number ('abc')"."""
 

@@ -14,7 +14,7 @@ T0 = 1795203000.0
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "limbwatch.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
                           text=True, timeout=120, check=False)
 
 

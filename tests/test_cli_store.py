@@ -1,4 +1,4 @@
-"""`limbwatch analyze --store` and `limbwatch nights` in a real process, on a real store file."""
+"""`limbwatch analyze --store`, `nights` and `subject` in a real process, on a real store file."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from test_store import SIDES, read_only, sim_chunks
 from firmware_sim.night import simulate_night
 from firmware_sim.scenario import load_scenario
 from limbwatch.report import iso_ms
-from limbwatch.sqlite_store import SqliteStore
-from limbwatch.store import Chunk, Night
+from limbwatch.store.nights import refresh_nights
+from limbwatch.store.records import NightRecord, Subject
+from limbwatch.store.samples import Chunk
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_records import SqliteRecordStore
 
 DAY_S = 86400.0
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "limbwatch.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
                           text=True, timeout=120, check=False)
 
 
@@ -30,16 +33,19 @@ def shifted(chunk: Chunk, seconds: float, session: int) -> Chunk:
 
 
 @pytest.fixture(scope="module")
-def two_nights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Night]]:
-    """A store with two nights of subject "kid": both legs, then the left leg 2 days later."""
+def two_nights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[NightRecord]]:
+    """A store with two nights of subject "kid": both legs, then the left leg 2 days later;
+    the nights oldest first."""
     path = tmp_path_factory.mktemp("cli") / "store.db"
     night = simulate_night(load_scenario("mild_plms"), 3, duration_h=0.5)
-    with SqliteStore(path) as store:
+    with SqliteSampleStore(path) as store, SqliteRecordStore(path) as records:
+        kid = Subject("kid", "Kid", None, "UTC")
+        records.put_subject(kid)
         for side in SIDES:
             store.write_chunks(sim_chunks(night.legs[side], side))
         later = sim_chunks(night.legs["left"], "left")
         store.write_chunks([shifted(c, 2 * DAY_S, session=2) for c in later])
-        nights = store.nights("kid")
+        nights = refresh_nights(store, records, kid, now=0.0)
     assert len(nights) == 2
     return path, nights
 
@@ -51,19 +57,25 @@ def one_line(out: subprocess.CompletedProcess[str], status: int, *words: str) ->
     assert all(word in lines[0] for word in words), lines[0]
 
 
-def test_nights_lists_index_start_end_sides(two_nights: tuple[Path, list[Night]]) -> None:
+def test_nights_lists_id_date_start_end(two_nights: tuple[Path, list[NightRecord]]) -> None:
     path, nights = two_nights
     out = run("nights", "--store", str(path), "--subject", "kid")
     assert out.returncode == 0, out.stderr
     rows = [line.split() for line in out.stdout.strip().splitlines()[1:]]
-    assert [row[0] for row in rows] == ["0", "1"]
-    assert [row[1] for row in rows] == [iso_ms(n.start) for n in nights]
-    assert [row[2] for row in rows] == [iso_ms(n.end) for n in nights]
-    assert [row[-1] for row in rows] == ["left,right", "left"]
+    newest_first = nights[::-1]
+    assert [row[0] for row in rows] == [str(n.id) for n in newest_first]
+    assert [row[1] for row in rows] == [n.date.isoformat() for n in newest_first]
+    assert [row[2] for row in rows] == [iso_ms(n.start) for n in newest_first]
+    assert [row[3] for row in rows] == [iso_ms(n.end) for n in newest_first]
+
+
+def stored_report(path: Path, night_id: int) -> tuple[str, str] | None:
+    with SqliteRecordStore(path) as records:
+        return records.report(night_id)
 
 
 def test_analyze_the_latest_night_and_store_the_report(
-    two_nights: tuple[Path, list[Night]],
+    two_nights: tuple[Path, list[NightRecord]],
 ) -> None:
     path, nights = two_nights
     out = run("analyze", "--store", str(path), "--subject", "kid", "--age-months", "96")
@@ -71,44 +83,42 @@ def test_analyze_the_latest_night_and_store_the_report(
     report = json.loads(out.stdout)
     assert [s["side"] for s in report["sensors"]] == ["left"]
     assert report["recording"]["start"] == iso_ms(nights[1].start)
-    with SqliteStore(path) as store:
-        assert store.read_report("kid", nights[1].start) == out.stdout.strip()
+    stored = stored_report(path, nights[1].id)
+    assert stored is not None and stored[1] == out.stdout.strip()
 
 
 def test_analyze_a_chosen_night_to_a_file(
-    two_nights: tuple[Path, list[Night]], tmp_path: Path
+    two_nights: tuple[Path, list[NightRecord]], tmp_path: Path
 ) -> None:
     path, nights = two_nights
-    by_index = tmp_path / "by_index.json"
-    out = run("analyze", "--store", str(path), "--subject", "kid", "--night", "0",
-              "-o", str(by_index))
+    by_id = tmp_path / "by_id.json"
+    out = run("analyze", "--store", str(path), "--subject", "kid", "--night", str(nights[0].id),
+              "-o", str(by_id))
     assert out.returncode == 0 and out.stdout == "", out.stderr
-    report = json.loads(by_index.read_text())
+    report = json.loads(by_id.read_text())
     assert [s["side"] for s in report["sensors"]] == ["left", "right"]
     assert all(s["sample_rate_hz"] == 50.0 for s in report["sensors"])
-    with SqliteStore(path) as store:
-        assert store.read_report("kid", nights[0].start) == by_index.read_text().strip()
-    by_start = tmp_path / "by_start.json"
+    stored = stored_report(path, nights[0].id)
+    assert stored is not None and stored[1] == by_id.read_text().strip()
+    by_date = tmp_path / "by_date.json"
     out = run("analyze", "--store", str(path), "--subject", "kid",
-              "--night-start", iso_ms(nights[0].start), "-o", str(by_start))
+              "--date", nights[0].date.isoformat(), "-o", str(by_date))
     assert out.returncode == 0, out.stderr
-    assert by_start.read_text() == by_index.read_text()
+    assert by_date.read_text() == by_id.read_text()
 
 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--subject", "nobody"], ["nobody", "has no data"]),
-        (["--subject", "kid", "--night", "2"], ["no night 2", "0-1"]),
-        (["--subject", "kid", "--night-start", "2020-01-01T00:00:00Z"], ["no night at"]),
-        (["--subject", "kid", "--night-start", "2026-11-20T19:30"], ["no zone"]),
-        (["--subject", "kid", "--night-start", "tonight"], ["not an ISO 8601 time"]),
+        (["--subject", "nobody"], ["no subject 'nobody'"]),
+        (["--subject", "kid", "--night", "999"], ["no night 999"]),
+        (["--subject", "kid", "--date", "2020-01-01"], ["no night of 2020-01-01"]),
         (["--subject", "kid", "--left", "left.csv"], ["not both"]),
         ([], ["--store needs --subject"]),
     ],
 )
 def test_bad_choices_give_one_line_and_status_2(
-    two_nights: tuple[Path, list[Night]], args: list[str], words: list[str]
+    two_nights: tuple[Path, list[NightRecord]], args: list[str], words: list[str]
 ) -> None:
     path, _ = two_nights
     one_line(run("analyze", "--store", str(path), *args), 2, *words)
@@ -128,10 +138,24 @@ def test_bad_store_files_give_one_line_and_status_2(tmp_path: Path) -> None:
 
 
 def test_store_that_cannot_take_the_report_gives_one_line_and_status_3(
-    two_nights: tuple[Path, list[Night]], tmp_path: Path
+    two_nights: tuple[Path, list[NightRecord]], tmp_path: Path
 ) -> None:
     path = tmp_path / "copy.db"
     path.write_bytes(two_nights[0].read_bytes())
     with read_only(path):
         out = run("analyze", "--store", str(path), "--subject", "kid")
     one_line(out, 3, "copy.db", "read-only")
+
+
+def test_subject_adds_then_updates_and_refuses_a_bad_time_zone(tmp_path: Path) -> None:
+    url = f"sqlite:{tmp_path / 'new.db'}"
+    out = run("subject", "--store", url, "--id", "mia", "--name", "Mia",
+              "--birth-date", "2026-05-01", "--time-zone", "Europe/Berlin")
+    assert out.returncode == 0 and "added" in out.stdout, out.stderr
+    out = run("subject", "--store", url, "--id", "mia", "--name", "Mia B.")
+    assert out.returncode == 0 and "updated" in out.stdout, out.stderr
+    with SqliteRecordStore(tmp_path / "new.db") as records:
+        assert records.subject("mia") == Subject("mia", "Mia B.", None, "UTC")
+    one_line(run("subject", "--store", url, "--id", "x", "--time-zone", "Mars/Olympus"), 2,
+             "Mars/Olympus", "IANA")
+    one_line(run("nights", "--store", "influx://h/b", "--subject", "x"), 2, "unknown scheme")

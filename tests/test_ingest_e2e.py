@@ -23,7 +23,8 @@ from ingest.spool import Spool
 from limbwatch.recording import read_recording_csv, recording_from_arrays
 from limbwatch.report import NightReport, parse_iso
 from limbwatch.simclock import SimClock
-from limbwatch.sqlite_store import SqliteStore
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_records import SqliteRecordStore
 
 SPEED = 15.0  # a quarter hour in a real minute: emulated-link latency x speed stays small
 NIGHT_H = 0.25
@@ -46,7 +47,7 @@ def configs(faults: tuple[Fault, ...]) -> list[SensorConfig]:
     ]
 
 
-def complete(store: SqliteStore, sensors: list[Sensor]) -> bool:
+def complete(store: SqliteSampleStore, sensors: list[Sensor]) -> bool:
     if not all(s.finished for s in sensors):
         return False
     for s in sensors:
@@ -67,10 +68,12 @@ async def hold_store_lock(db: Path, clock: SimClock, at: float, real_s: float) -
     other.close()
 
 
-async def collect_night(tmp_path: Path) -> tuple[SqliteStore, list[Sensor], dict[str, object]]:
+async def collect_night(
+    tmp_path: Path,
+) -> tuple[SqliteSampleStore, list[Sensor], dict[str, object]]:
     clock = SimClock(start=START - 5, speed=SPEED)
     db = tmp_path / "limbwatch.db"
-    store = SqliteStore(db, synchronous="FULL")
+    store = SqliteSampleStore(db, synchronous="FULL")
     spool = Spool(tmp_path / "spool.db")
     async with on_air(configs(FAULTS), clock) as air:
         sensors = air.sensors
@@ -79,7 +82,8 @@ async def collect_night(tmp_path: Path) -> tuple[SqliteStore, list[Sensor], dict
         ingester = Ingester(
             [SensorTarget("kid", s.config.side, s.config.name, s.config.serial) for s in sensors],
             backend=Backend(scanner, client), clock=clock, spool=spool, store=store,
-            state_path=tmp_path / "clock.json", sync_interval_s=60.0,
+            records=SqliteRecordStore(db), state_path=tmp_path / "clock.json",
+            sync_interval_s=60.0,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(ingester.run(stop))
@@ -98,7 +102,7 @@ async def collect_night(tmp_path: Path) -> tuple[SqliteStore, list[Sensor], dict
 
 
 @pytest.fixture(scope="module")
-def night(tmp_path_factory: pytest.TempPathFactory) -> tuple[SqliteStore, list[Sensor], dict[
+def night(tmp_path_factory: pytest.TempPathFactory) -> tuple[SqliteSampleStore, list[Sensor], dict[
         str, object], Path]:
     tmp = tmp_path_factory.mktemp("e2e")
     store, sensors, status = asyncio.run(collect_night(tmp))

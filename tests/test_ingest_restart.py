@@ -16,7 +16,7 @@ import numpy as np
 from limbwatch.config import SensorEntry, gateway_toml
 from limbwatch.recording import read_recording_csv
 from limbwatch.simclock import SimClock
-from limbwatch.sqlite_store import SqliteStore
+from limbwatch.store.sqlite import SqliteSampleStore
 
 SPEED = 60.0
 START = 1795203000.0
@@ -48,7 +48,7 @@ def gateway(endpoint: str, anchor: float) -> str:
 
 
 def start_ingest(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "limbwatch.cli", "ingest", "--config",
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", "--config",
                              str(config), "--log-every", "2"],
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -56,7 +56,7 @@ def start_ingest(config: Path, log: Path) -> subprocess.Popen[bytes]:
 def stored(db: Path) -> dict[str, int]:
     if not db.exists():
         return {}
-    with SqliteStore(db, create=False) as store:
+    with SqliteSampleStore(db, create=False) as store:
         return {side: store.read_samples("kid", side, START - 60, START + 7200).time.size
                 for side in ("left", "right")}
 
@@ -65,7 +65,7 @@ def test_killed_ingester_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     (tmp_path / "rig.toml").write_text(RIG)
     anchor = time.time() + 3.0
     sim = subprocess.Popen(
-        [sys.executable, "-m", "limbwatch.cli", "sim", "--rig", str(tmp_path / "rig.toml"),
+        [sys.executable, "-m", "app.cli", "sim", "--rig", str(tmp_path / "rig.toml"),
          "--speed", str(SPEED), "--start", str(START), "--anchor", str(anchor),
          "--truth-dir", str(tmp_path / "truth")],
         stdout=subprocess.PIPE, text=True)
@@ -98,7 +98,7 @@ def test_killed_ingester_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
         sim.send_signal(signal.SIGTERM)
         sim.wait(60)
     assert before and all(n > 0 for n in before.values())  # it was killed mid-stream
-    with SqliteStore(tmp_path / "store.db", create=False) as store:
+    with SqliteSampleStore(tmp_path / "store.db", create=False) as store:
         for side in ("left", "right"):
             truth = read_recording_csv(tmp_path / "truth" / f"{side}.csv", side)
             got = store.read_samples("kid", side, START - 60, START + 7200)

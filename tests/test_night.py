@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.night import analyze_night
+from app.cli import main
 from firmware_sim.export import write_night
 from firmware_sim.night import SimulatedNight, simulate_night
 from firmware_sim.scenario import load_scenario
-from limbwatch.cli import main
 from limbwatch.recording import Recording, recording_from_arrays
 from limbwatch.report import NightReport, parse_iso
 

@@ -2,7 +2,7 @@
 
 The store outage is real (a second connection holds the store's write lock for about a second)
 and the crash is real (a child process is SIGKILLed after putting). `SpyStore` is a real
-SqliteStore that also records what each write_chunks call was given, to check the order.
+SqliteSampleStore that also records what each write_chunks call was given, to check the order.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.spool import Spool, drain
-from limbwatch.sqlite_store import NotAStore, SqliteStore
-from limbwatch.store import Chunk, chunk_times, counts_to_g
+from limbwatch.store.samples import Chunk, chunk_times, counts_to_g
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_base import NotAStore
 
 T0 = 1795203000.0
 
@@ -56,15 +57,15 @@ def n_rows(path: Path) -> int:
         return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
 
-def assert_stored_once(store: SqliteStore, chunks: Sequence[Chunk]) -> None:
+def assert_stored_once(store: SqliteSampleStore, chunks: Sequence[Chunk]) -> None:
     assert n_rows(store.path) == len(chunks)
     got = store.read_samples("kid", "left", 0.0, 2e9)
     assert np.array_equal(got.time, np.concatenate([chunk_times(c) for c in chunks]))
     assert np.array_equal(got.accel, np.concatenate([counts_to_g(c.counts, 4096) for c in chunks]))
 
 
-class SpyStore(SqliteStore):
-    """A real SqliteStore that records the seqs of every write_chunks call and its outcome."""
+class SpyStore(SqliteSampleStore):
+    """A real SqliteSampleStore that records the seqs of every write_chunks call and its outcome."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, timeout_s=0.05)
@@ -117,7 +118,7 @@ def test_malformed_put_appends_nothing(tmp_path: Path) -> None:
 
 
 def test_a_store_file_is_not_a_spool(tmp_path: Path) -> None:
-    SqliteStore(tmp_path / "store.db").close()
+    SqliteSampleStore(tmp_path / "store.db").close()
     with pytest.raises(NotAStore, match="not a limbwatch spool"):
         Spool(tmp_path / "store.db")
 
@@ -149,7 +150,7 @@ def test_what_was_put_survives_a_killed_process(tmp_path: Path) -> None:
     )
 
 
-async def _drain_until_empty(spool: Spool, store: SqliteStore, *, batch: int) -> None:
+async def _drain_until_empty(spool: Spool, store: SqliteSampleStore, *, batch: int) -> None:
     """Run drain until the spool is empty (10 s at most), then stop it."""
     stop = asyncio.Event()
     task = asyncio.create_task(drain(spool, store, batch=batch, retry_s=0.05, stop=stop))
@@ -193,10 +194,10 @@ def test_drain_waits_out_a_locked_store_and_loses_nothing(tmp_path: Path) -> Non
 
 def test_killed_between_write_and_ack_replays_without_duplicates(tmp_path: Path) -> None:
     chunks = make_chunks(30)
-    with Spool(tmp_path / "spool.db") as spool, SqliteStore(tmp_path / "store.db") as store:
+    with Spool(tmp_path / "spool.db") as spool, SqliteSampleStore(tmp_path / "store.db") as store:
         spool.put(chunks)
         store.write_chunks([c for _, c in spool.peek(20)])  # ...and dies before the ack
-    with Spool(tmp_path / "spool.db") as spool, SqliteStore(tmp_path / "store.db") as store:
+    with Spool(tmp_path / "spool.db") as spool, SqliteSampleStore(tmp_path / "store.db") as store:
         assert len(spool) == 30
         asyncio.run(_drain_until_empty(spool, store, batch=8))
         assert len(spool) == 0
@@ -204,7 +205,7 @@ def test_killed_between_write_and_ack_replays_without_duplicates(tmp_path: Path)
 
 
 def test_drain_stops_promptly_when_idle(tmp_path: Path) -> None:
-    async def scenario(spool: Spool, store: SqliteStore) -> float:
+    async def scenario(spool: Spool, store: SqliteSampleStore) -> float:
         stop = asyncio.Event()
         task = asyncio.create_task(drain(spool, store, stop=stop))
         await asyncio.sleep(0.05)
@@ -213,7 +214,7 @@ def test_drain_stops_promptly_when_idle(tmp_path: Path) -> None:
         await asyncio.wait_for(task, 5)
         return time.monotonic() - start
 
-    with Spool(tmp_path / "spool.db") as spool, SqliteStore(tmp_path / "store.db") as store:
+    with Spool(tmp_path / "spool.db") as spool, SqliteSampleStore(tmp_path / "store.db") as store:
         assert asyncio.run(scenario(spool, store)) < 0.1
 
 

@@ -1,4 +1,4 @@
-"""SqliteStore on real SQLite files: round trips, idempotency, all-or-none, faults, nights.
+"""SqliteSampleStore on real SQLite files: round trips, idempotency, all-or-none, faults, extents.
 
 Faults are real: locks held by a second connection, read-only and deleted files, a failing
 trigger installed from a second connection. Nothing is mocked.
@@ -22,8 +22,9 @@ from analysis.night import analyze_night
 from firmware_sim.night import LegSignal, simulate_night
 from firmware_sim.scenario import load_scenario
 from limbwatch.recording import Side, recording_from_arrays
-from limbwatch.sqlite_store import NotAStore, SqliteStore
-from limbwatch.store import Chunk, Event, StoreUnavailable, chunk_times, counts_to_g
+from limbwatch.store.samples import Chunk, StoreUnavailable, chunk_times, counts_to_g
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_base import NotAStore
 
 T0 = 1795203000.0
 CPG = 4096
@@ -65,13 +66,13 @@ def n_rows(path: Path) -> int:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "store.db", timeout_s=0.05)
+def store(tmp_path: Path) -> Iterator[SqliteSampleStore]:
+    s = SqliteSampleStore(tmp_path / "store.db", timeout_s=0.05)
     yield s
     s.close()
 
 
-def test_round_trip_is_exact_and_time_ordered(store: SqliteStore) -> None:
+def test_round_trip_is_exact_and_time_ordered(store: SqliteSampleStore) -> None:
     legs = {
         "left": leg_chunks("left", 200, dt=0.0200004),  # a sensor clock drifting by 20 ppm
         "right": leg_chunks("right", 150, t0=T0 + 0.013, seed=1),
@@ -89,7 +90,7 @@ def test_round_trip_is_exact_and_time_ordered(store: SqliteStore) -> None:
         assert got.fs == 50.0
 
 
-def test_window_is_start_inclusive_end_exclusive(store: SqliteStore) -> None:
+def test_window_is_start_inclusive_end_exclusive(store: SqliteSampleStore) -> None:
     chunks = leg_chunks("left", 100)
     store.write_chunks(chunks)
     time, accel = expected(chunks)
@@ -102,12 +103,12 @@ def test_window_is_start_inclusive_end_exclusive(store: SqliteStore) -> None:
 
 
 @pytest.mark.parametrize(("dt", "fs"), [(1 / 25.4, 25.0), (0.0102, 100.0), (1 / 30, 30.0)])
-def test_nominal_rate(store: SqliteStore, dt: float, fs: float) -> None:
+def test_nominal_rate(store: SqliteSampleStore, dt: float, fs: float) -> None:
     store.write_chunks(leg_chunks("left", 10, dt=dt))
     assert store.read_samples("kid", "left", 0.0, 2e9).fs == fs
 
 
-def test_rewriting_stores_once(store: SqliteStore) -> None:
+def test_rewriting_stores_once(store: SqliteSampleStore) -> None:
     chunks = leg_chunks("left", 100)
     store.write_chunks(chunks[:60])
     store.write_chunks(chunks[40:])  # overlaps the first batch by 20 chunks
@@ -118,16 +119,16 @@ def test_rewriting_stores_once(store: SqliteStore) -> None:
     assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
 
 
-def test_malformed_chunk_stores_nothing_of_its_batch(store: SqliteStore) -> None:
+def test_malformed_chunk_stores_nothing_of_its_batch(store: SqliteSampleStore) -> None:
     chunks = leg_chunks("left", 10)
     bad = Chunk("kid", "left", "LW-left", 1, 99, T0 + 100, 0.02,
                 np.zeros((39, 3), dtype=np.int32), CPG)
     with pytest.raises(ValueError, match="int16"):
         store.write_chunks([*chunks, bad])
-    assert store.nights("kid") == []
+    assert store.extent("kid") is None
 
 
-def test_failure_inside_the_transaction_rolls_the_batch_back(store: SqliteStore) -> None:
+def test_failure_inside_the_transaction_rolls_the_batch_back(store: SqliteSampleStore) -> None:
     chunks = leg_chunks("left", 50)
     store.write_chunks(chunks[:10])
     with closing(sqlite3.connect(store.path)) as other:  # a real SQLite error mid-batch
@@ -142,7 +143,7 @@ def test_failure_inside_the_transaction_rolls_the_batch_back(store: SqliteStore)
     assert n_rows(store.path) == 50
 
 
-def test_overlapping_chunks_keep_strictly_increasing_times(store: SqliteStore) -> None:
+def test_overlapping_chunks_keep_strictly_increasing_times(store: SqliteSampleStore) -> None:
     first = leg_chunks("left", 20, device="a")
     same = leg_chunks("left", 5, device="b", seed=7)  # restart: same times, other values
     shifted = leg_chunks("left", 5, device="c", t0=T0 + 3.01, seed=8)  # between the samples
@@ -156,43 +157,32 @@ def test_overlapping_chunks_keep_strictly_increasing_times(store: SqliteStore) -
     assert np.array_equal(got.accel[kept], accel)  # on equal times the earlier chunk ("a") wins
 
 
-def test_nights_split_after_four_hours_without_data(store: SqliteStore) -> None:
+def test_extent_gives_first_and_last_sample_legs_and_chunks(store: SqliteSampleStore) -> None:
     hour = 3600.0
-    per_hour = int(hour / (39 * 0.02)) + 1
-    store.write_chunks(leg_chunks("left", per_hour))
-    store.write_chunks(leg_chunks("right", per_hour, t0=T0 + 3.9 * hour, session=2))  # < 4 h gap
-    store.write_chunks(leg_chunks("left", 10, t0=T0 + 24 * hour, session=3))
-    nights = store.nights("kid")
-    assert [n.sides for n in nights] == [("left", "right"), ("left",)]
-    assert nights[0].start == T0 and nights[1].start == T0 + 24 * hour
-    last = leg_chunks("right", per_hour, t0=T0 + 3.9 * hour)[-1]
-    assert nights[0].end == pytest.approx(chunk_times(last)[-1], abs=1e-6)
-    assert store.nights("nobody") == []
+    left = leg_chunks("left", 100)
+    right = leg_chunks("right", 50, t0=T0 + hour, session=2)
+    later = leg_chunks("left", 10, t0=T0 + 24 * hour, session=3)
+    store.write_chunks([*left, *right, *later])
+    whole = store.extent("kid")
+    assert whole is not None
+    assert whole.first == T0 and whole.sides == ("left", "right") and whole.chunks == 160
+    assert whole.last == pytest.approx(chunk_times(later[-1])[-1], abs=1e-6)
+    first_night = store.extent("kid", T0 - 1, T0 + 12 * hour)
+    assert first_night is not None and first_night.chunks == 150
+    assert first_night.last == pytest.approx(chunk_times(right[-1])[-1], abs=1e-6)
+    only_later = store.extent("kid", T0 + 12 * hour, T0 + 48 * hour)
+    assert only_later is not None and only_later.sides == ("left",)
+    assert store.extent("kid", T0 + 48 * hour) is None
+    assert store.extent("nobody") is None
 
 
-def test_stored_seqs(store: SqliteStore) -> None:
+def test_stored_seqs(store: SqliteSampleStore) -> None:
     assert store.stored_seqs("LW-left", 1) == []
     store.write_chunks(leg_chunks("left", 30)[5:])
     store.write_chunks(leg_chunks("left", 3, session=2))
     assert store.stored_seqs("LW-left", 1) == list(range(5, 30))
     assert store.stored_seqs("LW-left", 2) == [0, 1, 2]
     assert store.stored_seqs("LW-right", 1) == []
-
-
-def test_reports_and_events_round_trip(store: SqliteStore) -> None:
-    assert store.read_report("kid", T0) is None
-    store.write_report("kid", T0, '{"a": 1}')
-    store.write_report("kid", T0, '{"a": 2}')  # replaces
-    store.write_report("kid", T0 + 86400, '{"b": 1}')
-    assert store.read_report("kid", T0) == '{"a": 2}'
-    events = [
-        Event("kid", "left", T0 + 5, "gap", {"seconds": 12.5, "packets": 16}),
-        Event("kid", None, T0 + 1, "backfill", {"from": 3, "note": None, "who": "ingester"}),
-        Event("other", "right", T0 + 2, "connected", {}),
-    ]
-    store.write_events(events)
-    assert store.read_events("kid", T0, T0 + 10) == [events[1], events[0]]
-    assert store.read_events("kid", T0 + 2, T0 + 5) == []
 
 
 @contextmanager
@@ -217,9 +207,9 @@ def read_only(path: Path) -> Iterator[None]:
 def test_read_only_file_reads_but_refuses_writes(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     chunks = leg_chunks("left", 20)
-    with SqliteStore(path) as s:
+    with SqliteSampleStore(path) as s:
         s.write_chunks(chunks[:10])
-    with read_only(path), SqliteStore(path) as s:
+    with read_only(path), SqliteSampleStore(path) as s:
         with pytest.raises(StoreUnavailable, match="read-only"):
             s.write_chunks(chunks[10:])
         assert len(s.read_samples("kid", "left", 0.0, 2e9).time) == 10 * 39
@@ -228,30 +218,30 @@ def test_read_only_file_reads_but_refuses_writes(tmp_path: Path) -> None:
 
 def test_what_is_not_a_store(tmp_path: Path) -> None:
     with pytest.raises(NotAStore, match="is a directory"):
-        SqliteStore(tmp_path)
+        SqliteSampleStore(tmp_path)
     text = tmp_path / "notes.txt"
     text.write_text("time,x,y,z\n" * 100)
     with pytest.raises(NotAStore, match="not even an SQLite database"):
-        SqliteStore(text)
+        SqliteSampleStore(text)
     other = tmp_path / "other.db"
     with closing(sqlite3.connect(other)) as db:
         db.execute("CREATE TABLE t (x)")
     with pytest.raises(NotAStore, match="another application"):
-        SqliteStore(other)
+        SqliteSampleStore(other)
     newer = tmp_path / "newer.db"
-    SqliteStore(newer).close()
+    SqliteSampleStore(newer).close()
     with closing(sqlite3.connect(newer)) as db:
-        db.execute("PRAGMA user_version = 2")
-    with pytest.raises(NotAStore, match="schema 2"):
-        SqliteStore(newer)
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(NotAStore, match="schema 99"):
+        SqliteSampleStore(newer)
     with pytest.raises(FileNotFoundError, match=r"missing\.db"):
-        SqliteStore(tmp_path / "missing.db", create=False)
+        SqliteSampleStore(tmp_path / "missing.db", create=False)
     assert not (tmp_path / "missing.db").exists()
     with pytest.raises(StoreUnavailable, match="SQLITE_CANTOPEN"):
-        SqliteStore(tmp_path / "no-such-dir" / "store.db")
+        SqliteSampleStore(tmp_path / "no-such-dir" / "store.db")
 
 
-def test_locked_database_is_unavailable_and_loses_nothing(store: SqliteStore) -> None:
+def test_locked_database_is_unavailable_and_loses_nothing(store: SqliteSampleStore) -> None:
     chunks = leg_chunks("left", 40)
     store.write_chunks(chunks[:20])
     other = sqlite3.connect(store.path, isolation_level=None)
@@ -269,7 +259,7 @@ def test_locked_database_is_unavailable_and_loses_nothing(store: SqliteStore) ->
     assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
 
 
-def test_deleted_file_is_unavailable(store: SqliteStore) -> None:
+def test_deleted_file_is_unavailable(store: SqliteSampleStore) -> None:
     store.write_chunks(leg_chunks("left", 2))
     for suffix in ("", "-wal", "-shm"):
         Path(f"{store.path}{suffix}").unlink(missing_ok=True)
@@ -278,10 +268,10 @@ def test_deleted_file_is_unavailable(store: SqliteStore) -> None:
 
 
 def test_closed_store_is_unavailable(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "store.db")
+    s = SqliteSampleStore(tmp_path / "store.db")
     s.close()
     with pytest.raises(StoreUnavailable, match="closed"):
-        s.nights("kid")
+        s.extent("kid")
 
 
 def sim_chunks(leg: LegSignal, side: Side, per_chunk: int = 39) -> list[Chunk]:
@@ -297,7 +287,7 @@ def sim_chunks(leg: LegSignal, side: Side, per_chunk: int = 39) -> list[Chunk]:
     return chunks
 
 
-def test_store_gives_the_same_report_as_the_arrays(store: SqliteStore) -> None:
+def test_store_gives_the_same_report_as_the_arrays(store: SqliteSampleStore) -> None:
     night = simulate_night(load_scenario("mild_plms"), 3, duration_h=1.0)
     direct = []
     for side in SIDES:
@@ -307,10 +297,11 @@ def test_store_gives_the_same_report_as_the_arrays(store: SqliteStore) -> None:
         assert np.abs(time - leg.time).max() < 1e-6 and np.array_equal(accel, leg.accel)
         direct.append(recording_from_arrays(leg.time, leg.accel, side, source=f"kid/{side}"))
         store.write_chunks(chunks)
-    (whole,) = store.nights("kid")
+    whole = store.extent("kid")
+    assert whole is not None
     stored = []
     for side in SIDES:
-        got = store.read_samples("kid", side, whole.start, np.nextafter(whole.end, np.inf))
+        got = store.read_samples("kid", side, whole.first, np.nextafter(whole.last, np.inf))
         stored.append(recording_from_arrays(got.time, got.accel, side, fs=got.fs,
                                             source=f"kid/{side}"))
     a = analyze_night(direct, age_months=96).model_dump_json()
@@ -318,7 +309,9 @@ def test_store_gives_the_same_report_as_the_arrays(store: SqliteStore) -> None:
     assert a == b
 
 
-def test_consecutive_packets_timed_slightly_apart_keep_every_sample(store: SqliteStore) -> None:
+def test_consecutive_packets_timed_slightly_apart_keep_every_sample(
+    store: SqliteSampleStore,
+) -> None:
     a, b, c = leg_chunks("left", 3)
     # Clock alignment moved packet b 30 ms earlier than packet a's last sample: b follows a in
     # the sensor's sequence, so it is placed right after a instead of losing samples.

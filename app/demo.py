@@ -5,8 +5,9 @@
    duplicated, reordered and corrupted notifications).
 2. The gateway (bleak + bleak-retry-connector over the simulator's radio, the spool, the SQLite
    store) collects the night live and backfills whatever the faults cost.
-3. The night is analysed from the store; the report, a picture and a summary are written, and the
-   stored samples are checked against the sensors' own record of what they measured.
+3. Once the morning sync is complete the night is marked over, and the analysis service
+   analyses it from the store; the report, a picture and a summary are written, and the stored
+   samples are checked against the sensors' own record of what they measured.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +27,13 @@ from ingest.gateway import open_gateway
 from limbwatch.config import SensorEntry, gateway_toml, load_config
 from limbwatch.recording import read_recording_csv
 from limbwatch.simclock import SimClock
-from limbwatch.sqlite_store import SqliteStore
+from limbwatch.store.records import SensorAssignment, Subject
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_records import SqliteRecordStore
 
 NIGHT_START = 1795203000.0  # 2026-11-20T19:30:00Z, a fixed evening so runs are comparable
 SUBJECT = "demo-child"
+TIME_ZONE = "Europe/London"  # the demo night starts 19:30 local
 LEAD_IN_S = 5.0  # real seconds between starting the simulator and the night's first sample
 SETTLE_S = 120.0  # simulated seconds after the night before checking everything arrived
 
@@ -44,9 +49,14 @@ def run_demo(out_dir: Path, rig: Path, speed: float) -> tuple[Path, float]:
         for path in out_dir.glob(name + "*"):
             path.unlink()
     sensors = load_rig(rig, night_start=NIGHT_START)
+    age = load_scenario(sensors[0].scenario).age_months
+    with SqliteRecordStore(out_dir / "limbwatch.db") as records:
+        records.put_subject(Subject(
+            SUBJECT, "Demo child", _birth_date(age), TIME_ZONE,
+            tuple(SensorAssignment(s.serial, s.side) for s in sensors)))
     anchor = time.time() + LEAD_IN_S
     sim = subprocess.Popen(
-        [sys.executable, "-m", "limbwatch.cli", "sim", "--rig", str(rig), "--speed", str(speed),
+        [sys.executable, "-m", "app.cli", "sim", "--rig", str(rig), "--speed", str(speed),
          "--start", str(NIGHT_START), "--anchor", str(anchor), "--truth-dir", str(out_dir)],
         stdout=subprocess.PIPE, text=True,
     )
@@ -71,8 +81,13 @@ def run_demo(out_dir: Path, rig: Path, speed: float) -> tuple[Path, float]:
     finally:
         sim.terminate()
         sim.wait(timeout=60)
-    age = load_scenario(sensors[0].scenario).age_months
     return out_dir / "limbwatch.db", age
+
+
+def _birth_date(age_months: float) -> date:
+    """A birth date that makes the demo child `age_months` old on the demo night."""
+    return (datetime.fromtimestamp(NIGHT_START, UTC)
+            - timedelta(days=age_months * 30.4375)).date()
 
 
 async def _collect(config_path: Path, night_end: float) -> None:
@@ -102,7 +117,7 @@ async def _collect(config_path: Path, night_end: float) -> None:
 def check_against_truth(store_path: Path, out_dir: Path) -> list[str]:
     """One line per leg: samples the sensor took vs stored, and the worst timestamp error."""
     lines = []
-    with SqliteStore(store_path, create=False) as store:
+    with SqliteSampleStore(store_path, create=False) as store:
         for side in ("left", "right"):
             truth_path = out_dir / f"{side}.csv"
             if not truth_path.exists():

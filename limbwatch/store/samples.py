@@ -1,9 +1,10 @@
-"""The store interface: what the ingester writes and the analysis and API read.
+"""The sample store interface: raw samples, written by the gateway, read by analysis and exports.
 
 Raw samples are kept as int16 counts in chunks (one BLE packet, or more), never a row per sample
 (`../shared/notes/storage.md`). A chunk is named for good by (device, session, seq): writing the
 same chunk twice stores it once, so replaying a hand-off after a crash cannot duplicate data.
-Implementations: `limbwatch.sqlite_store.SqliteStore` (embedded default).
+Implementations: `limbwatch.store.sqlite.SqliteSampleStore` (embedded default). Everything else
+(subjects, nights, reports, events, tokens) is in the record store (`limbwatch.store.records`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
+from limbwatch.errors import Unavailable
 from limbwatch.recording import Side
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(Unavailable):
     """The store cannot be reached or written now; nothing was stored. Retry later."""
 
 
@@ -46,60 +48,29 @@ class Samples:
 
 
 @dataclass(frozen=True, slots=True)
-class Night:
-    subject: str
-    start: float  # Unix s of the first sample of the night (any leg)
-    end: float  # Unix s of the last
+class Extent:
+    """Where a subject has data: first and last sample time (Unix s) and the legs seen."""
+
+    first: float
+    last: float
     sides: tuple[Side, ...]
+    chunks: int  # how many chunks: grows when a backfill fills a gap
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened to a sensor or the ingester: a gap, a drop, a bad packet..."""
-
-    subject: str
-    side: Side | None
-    time: float  # Unix s
-    kind: str  # e.g. "gap", "disconnected", "connected", "bad_packet", "backfill"
-    detail: dict[str, float | int | str | None]
-
-
-class Store(Protocol):
+class SampleStore(Protocol):
     def write_chunks(self, chunks: Sequence[Chunk]) -> None:
         """Store chunks, all or none; chunks already stored are skipped. StoreUnavailable."""
 
     def read_samples(self, subject: str, side: Side, start: float, end: float) -> Samples:
         """All samples of a leg with start <= time < end."""
 
-    def nights(self, subject: str) -> list[Night]:
-        """The subject's nights: recordings split where no leg has data for `NIGHT_GAP_S`."""
+    def extent(self, subject: str, start: float = ..., end: float = ...) -> Extent | None:
+        """The subject's data with start <= chunk start < end (default: all), None if none."""
 
     def stored_seqs(self, device: str, session: int) -> list[int]:
         """Every packet seq stored for a device session, ascending (to resume after a restart)."""
 
-    def write_report(self, subject: str, night_start: float, report_json: str) -> None: ...
-
-    def read_report(self, subject: str, night_start: float) -> str | None: ...
-
-    def write_events(self, events: Sequence[Event]) -> None: ...
-
-    def read_events(self, subject: str, start: float, end: float) -> list[Event]: ...
-
     def close(self) -> None: ...
-
-
-NIGHT_GAP_S = 4 * 3600.0
-
-
-def split_nights(starts: np.ndarray, ends: np.ndarray) -> list[tuple[float, float]]:
-    """Merge chunk spans (sorted by start) into nights separated by > `NIGHT_GAP_S` without data."""
-    nights: list[tuple[float, float]] = []
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        if nights and s - nights[-1][1] <= NIGHT_GAP_S:
-            nights[-1] = (nights[-1][0], max(nights[-1][1], e))
-        else:
-            nights.append((s, e))
-    return nights
 
 
 def counts_to_g(counts: np.ndarray, counts_per_g: int) -> np.ndarray:
@@ -108,4 +79,3 @@ def counts_to_g(counts: np.ndarray, counts_per_g: int) -> np.ndarray:
 
 def chunk_times(chunk: Chunk) -> np.ndarray:
     return chunk.t0 + np.arange(len(chunk.counts)) * chunk.dt
-

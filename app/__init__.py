@@ -1,0 +1,1 @@
+"""The composition layer: the command line, the demo and service start-up."""

@@ -1,0 +1,317 @@
+"""The `limbwatch` command: analyze (contract section 2), nights, worker, subject, simulate,
+demo, sim, ingest.
+
+Errors end with one line on standard error and an exit status that says what kind of error it
+was (`EXIT_CODES`, from `limbwatch.errors`); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from limbwatch.errors import BadInput, Damaged, LimbwatchError, Refused, Unavailable
+
+if TYPE_CHECKING:
+    from limbwatch.store.records import NightRecord, RecordStore
+    from limbwatch.store.samples import SampleStore
+    from worker.service import AnalysisService
+
+# One mapping from the error hierarchy to exit statuses (documented in the README).
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (BadInput, 2),  # fix the input, option or configuration
+    (Unavailable, 3),  # a store or server cannot be used now: try again later
+    (Damaged, 4),  # stored data failed a check
+    (Refused, 5),  # another process holds it, or not allowed
+    (LimbwatchError, 2),
+    (ValueError, 2),  # file contents, scenario files (their errors are ValueErrors)
+    (OSError, 2),  # files that cannot be read or written
+)
+
+
+def exit_code(exc: Exception) -> int | None:
+    """The exit status for an error a user can act on, None for a bug."""
+    return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("sim", "ingest"):  # services with their own options
+        if argv[0] == "sim":
+            from firmware_sim.simulator import main as service
+        else:
+            from ingest.gateway import main as service
+        return service(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except Exception as exc:
+        code = exit_code(exc)
+        if code is None:
+            raise
+        print(f"limbwatch: {exc}", file=sys.stderr)
+        return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="limbwatch", description=__doc__)
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    sub.add_parser("sim", add_help=False,
+                   help="run simulated sensors on an emulated BLE radio (see: sim --help)")
+    sub.add_parser("ingest", add_help=False,
+                   help="collect sensors over BLE into the store (see: ingest --help)")
+
+    a = sub.add_parser(
+        "analyze", help="analyse one night from CSV files or a store into a JSON report"
+    )
+    a.add_argument("--left", type=Path, help="left ankle CSV (time,x,y,z)")
+    a.add_argument("--right", type=Path, help="right ankle CSV (time,x,y,z)")
+    a.add_argument("--store", metavar="URL",
+                   help="read the night from this store instead (sqlite:PATH or a path); "
+                   "the report is stored there too")
+    a.add_argument("--subject", metavar="ID", help="with --store: whose night")
+    which = a.add_mutually_exclusive_group()
+    which.add_argument("--night", type=int, metavar="ID",
+                       help="with --store: the night's id as `limbwatch nights` lists it "
+                       "(default: the latest)")
+    which.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                       help="with --store: the night of this local evening date")
+    a.add_argument("--age-months", type=float, help="the child's age, for age-aware thresholds")
+    a.add_argument("--fs", type=float, help="sample rate, Hz (default: inferred from the times)")
+    a.add_argument("--rules", choices=["wasm2016", "aasm"], default="wasm2016")
+    a.add_argument("-o", "--output", type=Path, help="report file (default: standard output)")
+    a.set_defaults(run=_analyze)
+
+    n = sub.add_parser("nights", help="list a subject's nights in a store")
+    n.add_argument("--store", metavar="URL", required=True)
+    n.add_argument("--subject", metavar="ID", required=True)
+    n.set_defaults(run=_nights)
+
+    su = sub.add_parser("subject", help="add or change a subject (a child) in a store")
+    su.add_argument("--store", metavar="URL", required=True)
+    su.add_argument("--id", required=True, help="short id used by the gateway and the API")
+    su.add_argument("--name", help="display name (default: the id)")
+    su.add_argument("--birth-date", type=_date, metavar="YYYY-MM-DD")
+    su.add_argument("--time-zone", default="UTC", help="IANA time zone, e.g. Europe/Berlin")
+    su.set_defaults(run=_subject)
+
+    w = sub.add_parser("worker", help="the analysis service: analyse nights once they end")
+    w.add_argument("--store", metavar="URL", required=True)
+    w.add_argument("--quiet-min", type=float, default=30.0,
+                   help="minutes without new data after which a night is over (default 30)")
+    w.add_argument("--once", action="store_true", help="one round, then exit")
+    w.set_defaults(run=_worker)
+
+    s = sub.add_parser("simulate", help="simulate a night with ground truth into CSV files")
+    s.add_argument("scenario", help="scenario name (see --list) or path to a .toml file")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--hours", type=float, help="override the scenario's duration")
+    s.add_argument("-o", "--out-dir", type=Path, default=Path("out/sim"))
+    s.set_defaults(run=_simulate)
+
+    d = sub.add_parser("demo", help="simulated sensors -> BLE -> ingest -> store -> analysis")
+    d.add_argument("--rig", type=Path,
+                   help="rig file of the simulated sensors (default firmware_sim/rigs/demo.toml)")
+    d.add_argument("--speed", type=float, default=600.0,
+                   help="how much faster than real time the night runs (default 600)")
+    d.add_argument("-o", "--out-dir", type=Path, default=Path("out/demo"))
+    d.set_defaults(run=_demo)
+    return p
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from analysis.night import analyze_night
+    from limbwatch.recording import Side, read_recording_csv
+
+    if args.store is not None:
+        return _analyze_store(args)
+    if args.subject is not None or args.night is not None or args.date is not None:
+        raise BadInput("--subject, --night and --date go with --store")
+    if args.left is None and args.right is None:
+        raise BadInput("give --left, --right or both (or --store and --subject)")
+    legs: tuple[tuple[Side, Path | None], ...] = (("left", args.left), ("right", args.right))
+    recs = [read_recording_csv(path, side, fs=args.fs) for side, path in legs if path is not None]
+    report = analyze_night(recs, age_months=args.age_months, rules=args.rules)
+    _emit(report.model_dump_json(indent=2), args.output)
+    return 0
+
+
+def _analyze_store(args: argparse.Namespace) -> int:
+    """analyze --store: the chosen night from the store, analysed; the report stored too."""
+    from worker.service import AnalysisService
+
+    if args.left is not None or args.right is not None:
+        raise BadInput("give --left/--right or --store, not both")
+    if args.subject is None:
+        raise BadInput("--store needs --subject")
+    with _stores(args.store) as (samples, records):
+        service = AnalysisService(samples, records, now=time.time)
+        night = _pick_night(service, args)
+        service.analyse(night, age_months=args.age_months, rules=args.rules, fs=args.fs)
+        stored = records.report(night.id)
+        night = records.night(night.id) or night
+    if stored is None:
+        raise BadInput(f"night {night.id} could not be analysed: {night.failure}")
+    _emit(stored[1], args.output)
+    return 0
+
+
+def _pick_night(service: AnalysisService, args: argparse.Namespace) -> NightRecord:
+    """The night that --night or --date names (default: the latest), or NotFound."""
+    from limbwatch.errors import NotFound
+    from limbwatch.store.nights import refresh_nights
+
+    subject = service.records.subject(args.subject)
+    if subject is None:
+        raise NotFound(f"{args.store}: no subject {args.subject!r} (see `limbwatch subject`)")
+    refresh_nights(service.samples, service.records, subject, service.now())
+    nights = service.records.nights(subject.id)
+    where = f"{args.store}: subject {args.subject!r}"
+    if not nights:
+        raise NotFound(f"{where} has no data")
+    for night in nights:
+        if (args.night is None and args.date is None) or night.id == args.night \
+                or night.date == args.date:
+            return night
+    which = f"night {args.night}" if args.date is None else f"night of {args.date}"
+    raise NotFound(f"{where} has no {which} (see `limbwatch nights`)")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-20") from None
+
+
+@contextmanager
+def _stores(url: str) -> Iterator[tuple[SampleStore, RecordStore]]:
+    """The sample and record stores of a store URL that must exist already."""
+    from limbwatch.store.open import open_records, open_samples
+
+    with open_samples(url, create=False) as samples, open_records(url, create=False) as records:
+        yield samples, records
+
+
+def _nights(args: argparse.Namespace) -> int:
+    """List a subject's nights, newest first: id, date, start, end, hours, status."""
+    from limbwatch.errors import NotFound
+    from limbwatch.report import iso_ms
+    from limbwatch.store.nights import refresh_nights
+
+    with _stores(args.store) as (samples, records):
+        subject = records.subject(args.subject)
+        if subject is None:
+            raise NotFound(f"{args.store}: no subject {args.subject!r}")
+        refresh_nights(samples, records, subject, time.time())
+        nights = records.nights(subject.id)
+    if not nights:
+        raise NotFound(f"{args.store}: subject {args.subject!r} has no data")
+    print(f"{'id':<5} {'date':<11} {'start':<25} {'end':<25} {'hours':>6}  status")
+    for night in nights:
+        hours = (night.end - night.start) / 3600
+        print(f"{night.id:<5} {night.date.isoformat():<11} {iso_ms(night.start):<25} "
+              f"{iso_ms(night.end):<25} {hours:>6.2f}  {night.status}")
+    return 0
+
+
+def _subject(args: argparse.Namespace) -> int:
+    from zoneinfo import available_timezones
+
+    from limbwatch.store.open import open_records
+    from limbwatch.store.records import Subject
+
+    if args.time_zone not in available_timezones():
+        raise BadInput(f"--time-zone {args.time_zone!r} is not an IANA time zone "
+                       "like Europe/Berlin")
+    with open_records(args.store) as records:
+        old = records.subject(args.id)
+        records.put_subject(Subject(args.id, args.name or args.id, args.birth_date,
+                                    args.time_zone, () if old is None else old.sensors))
+    print(f"subject {args.id}: {'updated' if old else 'added'}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from worker.service import AnalysisService, run_service
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    with _stores(args.store) as (samples, records):
+        service = AnalysisService(samples, records, now=time.time, quiet_s=args.quiet_min * 60)
+        if args.once:
+            service.poll()
+            return 0
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await run_service(service, stop)
+
+        asyncio.run(run())
+    return 0
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """The report to `output`, or to standard output when None."""
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text + "\n")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from firmware_sim.export import write_night
+    from firmware_sim.night import simulate_night
+    from firmware_sim.scenario import load_scenario
+
+    night = simulate_night(load_scenario(args.scenario), args.seed, duration_h=args.hours)
+    for name, path in write_night(night, args.out_dir).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from analysis.figure import draw_night
+    from app.demo import SUBJECT, check_against_truth, default_rig, run_demo
+    from limbwatch.store.nights import refresh_nights
+    from worker.service import AnalysisService
+
+    store_path, _ = run_demo(args.out_dir, args.rig or default_rig(), args.speed)
+    url = f"sqlite:{store_path}"
+    with _stores(url) as (samples, records):
+        service = AnalysisService(samples, records, now=time.time)
+        subject = records.subject(SUBJECT)
+        assert subject is not None
+        (night, *_) = refresh_nights(samples, records, subject, time.time())
+        records.mark_ended(night.id)  # the morning sync is complete: the night is over
+        result = service.analyse(night)
+        night = records.night(night.id) or night
+        stored = records.report(night.id)
+    if result is None or stored is None:
+        raise BadInput(f"the demo night was not analysed: {night.failure}")
+    report_path = args.out_dir / "report.json"
+    report_path.write_text(stored[1] + "\n")
+    picture = draw_night(result, args.out_dir / "night.png")
+    print("Collected over BLE into the store; checked against what the sensors measured:")
+    for line in check_against_truth(store_path, args.out_dir):
+        print(f"  {line}")
+    print(result.summary())
+    print(f"Night {night.id} ({night.date}): {night.status}, algorithm {night.algorithm_version}")
+    print(f"Store: {store_path}\nReport: {report_path}\nPicture: {picture}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""The record store interface: everything but raw samples.
+
+Subjects (with birth date and IANA time zone) and their sensors, nights with integer ids, reports
+with the algorithm version that made them, device events from the gateway, and (built on by the
+API) journal notes, tokens, shares and live-status snapshots. SQLite in every deployment
+(`limbwatch.store.sqlite_records.SqliteRecordStore`); nothing here is SQLite-specific, so a
+server database could stand in behind the same methods.
+
+A night is keyed by (subject, local evening date): it runs from noon local time on that date to
+noon the next day (the convention of OSCAR and Luna), so its id survives data that arrives late
+(a morning backfill) or a night split by a long gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal, Protocol, get_args
+from zoneinfo import ZoneInfo
+
+from limbwatch.recording import Side
+
+NightStatus = Literal["recording", "waiting", "analysing", "ready", "failed"]
+NIGHT_STATUSES: tuple[NightStatus, ...] = get_args(NightStatus)
+NIGHT_SPLIT_HOUR = 12  # local time at which one night ends and the next begins (OSCAR, Luna)
+
+Detail = Mapping[str, float | int | str | bool | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SensorAssignment:
+    serial: str
+    side: Side
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    id: str  # a short slug ("child-1"), used in URLs and by the gateway configuration
+    name: str
+    birth_date: date | None
+    time_zone: str  # IANA name, e.g. "Europe/Berlin"
+    sensors: tuple[SensorAssignment, ...] = ()
+
+    def age_months(self, at: float) -> float | None:
+        """Age in months (30.44-day months) at Unix time `at`, None without a birth date."""
+        if self.birth_date is None:
+            return None
+        born = datetime.combine(self.birth_date, time(0), ZoneInfo(self.time_zone)).timestamp()
+        return max(0.0, (at - born) / (30.4375 * 86400))
+
+
+@dataclass(frozen=True, slots=True)
+class NightRecord:
+    id: int
+    subject_id: str
+    date: date  # the local evening date
+    start: float  # Unix s of the first sample of the night (any leg)
+    end: float  # Unix s of the last
+    status: NightStatus
+    data_changed: float  # Unix s (store clock) when the night's data last grew
+    ended: bool  # the night is over: quiet long enough, synced, or a caregiver said so
+    algorithm_version: str | None  # of the stored report, None before the first
+    failure: str | None  # why the last analysis failed
+    figures: Detail  # the trend row's figures of the stored report (empty before)
+    flags: tuple[str, ...]  # flag codes of the stored report
+    reanalyse: bool = False  # a re-analysis was asked for
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Something that happened to a sensor or the gateway: a gap, a drop, a bad packet..."""
+
+    subject: str
+    side: Side | None
+    time: float  # Unix s
+    kind: str  # e.g. "gap", "disconnected", "connected", "bad_packet", "backfill"
+    detail: Detail
+
+
+def night_window(day: date, time_zone: str) -> tuple[float, float]:
+    """Unix s [start, end) of the night of local evening date `day`: noon to noon, local."""
+    zone = ZoneInfo(time_zone)
+    noon = time(NIGHT_SPLIT_HOUR)
+    start = datetime.combine(day, noon, zone)
+    end = datetime.combine(day + timedelta(days=1), noon, zone)
+    return start.timestamp(), end.timestamp()
+
+
+def night_date(t: float, time_zone: str) -> date:
+    """The local evening date of the night that Unix time `t` belongs to."""
+    local = datetime.fromtimestamp(t, ZoneInfo(time_zone))
+    return (local - timedelta(hours=NIGHT_SPLIT_HOUR)).date()
+
+
+class RecordStore(Protocol):
+    # subjects
+    def put_subject(self, subject: Subject) -> None:
+        """Create or update a subject and replace its sensor assignments."""
+
+    def subjects(self) -> list[Subject]: ...
+
+    def subject(self, subject_id: str) -> Subject | None: ...
+
+    # nights
+    def upsert_night(self, subject_id: str, day: date, start: float, end: float, chunks: int,
+                     now: float) -> NightRecord:
+        """The night of (subject, day), created if new, with its data's span and chunk count
+        (data_changed = now when either changed). The id never changes."""
+
+    def night(self, night_id: int) -> NightRecord | None: ...
+
+    def nights(self, subject_id: str, *, first: date | None = None, last: date | None = None,
+               limit: int | None = None, before: date | None = None) -> list[NightRecord]:
+        """A subject's nights with first <= date <= last (and date < before), newest first."""
+
+    def mark_ended(self, night_id: int) -> None:
+        """The night is over: analyse it once its data is in."""
+
+    def set_status(self, night_id: int, status: NightStatus, failure: str | None = None) -> None:
+        ...
+
+    def request_reanalysis(self, night_id: int) -> None: ...
+
+    # reports
+    def put_report(self, night_id: int, algorithm_version: str, report_json: str,
+                   figures: Detail, flags: Sequence[str], now: float) -> None:
+        """Store (or replace, in one transaction) the night's report; the night becomes ready."""
+
+    def report(self, night_id: int) -> tuple[str, str] | None:
+        """(algorithm_version, report JSON) of the stored report, None before the first."""
+
+    # device events
+    def write_device_events(self, events: Sequence[DeviceEvent]) -> None:
+        """Append events, all or none."""
+
+    def device_events(self, subject: str, start: float, end: float) -> list[DeviceEvent]:
+        """The subject's events with start <= time < end, in time (then write) order."""
+
+    def close(self) -> None: ...

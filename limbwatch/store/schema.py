@@ -1,0 +1,81 @@
+"""The tables of a limbwatch store file. Samples and records share one SQLite file (one file to
+back up) but are used through separate interfaces; with InfluxDB for samples the same file holds
+the records and its chunk tables stay empty."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2  # 1: samples, reports by night start and events (before records existed)
+APPLICATION_ID = int.from_bytes(b"LWst", "big")  # PRAGMA application_id of a limbwatch store
+WHAT = "limbwatch store"
+
+SAMPLE_TABLES = (
+    """CREATE TABLE chunks (
+        device TEXT NOT NULL,
+        session INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('left', 'right')),
+        t0 REAL NOT NULL,
+        dt REAL NOT NULL,
+        n INTEGER NOT NULL,
+        counts_per_g INTEGER NOT NULL,
+        counts BLOB NOT NULL,
+        PRIMARY KEY (device, session, seq)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX chunks_by_leg_time ON chunks (subject, side, t0)",
+    # The longest chunk of each leg (n * dt, s): a read of [start, end) then seeks the index at
+    # t0 >= start - max_span instead of scanning the leg's earlier nights.
+    """CREATE TABLE leg_spans (
+        subject TEXT NOT NULL,
+        side TEXT NOT NULL,
+        max_span REAL NOT NULL,
+        PRIMARY KEY (subject, side)
+    ) WITHOUT ROWID""",
+)
+
+RECORD_TABLES = (
+    """CREATE TABLE subjects (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        birth_date TEXT,
+        time_zone TEXT NOT NULL
+    )""",
+    """CREATE TABLE sensors (
+        serial TEXT PRIMARY KEY,
+        subject_id TEXT NOT NULL REFERENCES subjects (id),
+        side TEXT NOT NULL CHECK (side IN ('left', 'right'))
+    )""",
+    """CREATE TABLE nights (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_id TEXT NOT NULL REFERENCES subjects (id),
+        date TEXT NOT NULL,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        status TEXT NOT NULL,
+        chunks INTEGER NOT NULL,
+        data_changed REAL NOT NULL,
+        ended INTEGER NOT NULL DEFAULT 0,
+        reanalyse INTEGER NOT NULL DEFAULT 0,
+        failure TEXT,
+        UNIQUE (subject_id, date)
+    )""",
+    """CREATE TABLE reports (
+        night_id INTEGER PRIMARY KEY REFERENCES nights (id),
+        algorithm_version TEXT NOT NULL,
+        report TEXT NOT NULL,
+        figures TEXT NOT NULL,
+        flags TEXT NOT NULL,
+        created REAL NOT NULL
+    )""",
+    """CREATE TABLE device_events (
+        id INTEGER PRIMARY KEY,
+        subject TEXT NOT NULL,
+        side TEXT CHECK (side IN ('left', 'right')),
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    )""",
+    "CREATE INDEX device_events_by_subject_time ON device_events (subject, time)",
+)
+
+TABLES = SAMPLE_TABLES + RECORD_TABLES

@@ -1,0 +1,211 @@
+"""`SqliteSampleStore`: the embedded `SampleStore`, in the store's SQLite file (stdlib sqlite3).
+
+Layout (measured in `../shared/notes/storage.md`): a row per chunk (one BLE packet, or more) with
+its int16 counts as a little-endian BLOB, keyed (device, session, seq), so that rewriting a chunk
+is a no-op (INSERT OR IGNORE); an index on (subject, side, t0) serves time-range reads. WAL
+journal, synchronous=NORMAL by default: a commit survives the process being killed, but the last
+commits (up to the next checkpoint) may roll back on power loss or an OS crash; pass
+synchronous="FULL" to fsync every commit. Schema version in `PRAGMA user_version`, and
+`PRAGMA application_id` marks the file as a limbwatch store (`limbwatch.store.schema`).
+
+Every SQLite failure (locked, read-only, disk full, I/O error, file deleted while open, closed
+store) raises `StoreUnavailable` with a one-line message saying what failed and what to do; a
+write that fails stores nothing. A file that is not a limbwatch store raises `NotAStore`.
+The store may be shared between threads (calls are serialised by a lock).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from limbwatch.recording import SNAP_TOLERANCE, Side, as_side
+from limbwatch.store import schema
+from limbwatch.store.samples import Chunk, Extent, Samples, StoreUnavailable
+from limbwatch.store.sqlite_base import GuardedSqlite, Synchronous
+from limbwatch.wire import RATES_HZ
+
+_SIDES: tuple[Side, Side] = ("left", "right")
+
+_INSERT_CHUNK = "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_GROW_SPAN = """INSERT INTO leg_spans VALUES (?, ?, ?)
+    ON CONFLICT (subject, side) DO UPDATE SET max_span = max(max_span, excluded.max_span)"""
+_SELECT_SAMPLES = """SELECT t0, dt, n, counts_per_g, counts, device, session, seq FROM chunks
+    WHERE subject = ?1 AND side = ?2 AND t0 < ?4
+      AND t0 >= ?3 - (SELECT max_span FROM leg_spans WHERE subject = ?1 AND side = ?2)
+    ORDER BY t0, device, session, seq"""
+
+ChunkRow = tuple[str, int, int, str, str, float, float, int, int, bytes]
+
+def check_chunk(chunk: Chunk) -> None:
+    """ValueError unless `chunk` can be stored: a side, int16 counts of shape (n >= 1, 3), a
+    finite t0, dt > 0 s and counts_per_g > 0."""
+    name = f"chunk {chunk.device}/{chunk.session}/{chunk.seq}"
+    if chunk.side not in ("left", "right"):
+        raise ValueError(f"{name}: side must be 'left' or 'right', not {chunk.side!r}")
+    counts = chunk.counts
+    if (
+        not isinstance(counts, np.ndarray)
+        or counts.dtype.kind != "i"
+        or counts.dtype.itemsize != 2
+        or counts.ndim != 2
+        or counts.shape[1] != 3
+        or len(counts) == 0
+    ):
+        found = f"{counts.dtype} {counts.shape}" if isinstance(counts, np.ndarray) else type(counts)
+        raise ValueError(f"{name}: counts must be int16 of shape (n, 3), n >= 1, not {found}")
+    if not math.isfinite(chunk.t0):
+        raise ValueError(f"{name}: t0 must be a finite Unix time, not {chunk.t0}")
+    if not (math.isfinite(chunk.dt) and chunk.dt > 0):
+        raise ValueError(f"{name}: dt must be > 0 s, not {chunk.dt}")
+    if chunk.counts_per_g <= 0:
+        raise ValueError(f"{name}: counts_per_g must be > 0, not {chunk.counts_per_g}")
+
+
+def chunk_row(chunk: Chunk) -> ChunkRow:
+    """A checked chunk as plain values: (device, session, seq, subject, side, t0, dt, n,
+    counts_per_g, little-endian int16 counts)."""
+    check_chunk(chunk)
+    blob = np.ascontiguousarray(chunk.counts, dtype="<i2").tobytes()
+    return (
+        str(chunk.device), int(chunk.session), int(chunk.seq), str(chunk.subject), chunk.side,
+        float(chunk.t0), float(chunk.dt), len(chunk.counts), int(chunk.counts_per_g), blob,
+    )
+
+
+def counts_from_blob(blob: bytes) -> np.ndarray:
+    """Native int16 (n, 3) counts from a little-endian BLOB (a writable copy)."""
+    return np.frombuffer(blob, dtype="<i2").reshape(-1, 3).astype(np.int16)
+
+
+def nominal_rate(dt: np.ndarray) -> float:
+    """Nominal rate, Hz, of chunk sample periods `dt` (s): round(1 / median), snapped to a rate
+    the sensor offers (25, 50, 100 Hz) when within 2 %."""
+    raw = 1.0 / float(np.median(dt))
+    nearest = min(RATES_HZ, key=lambda rate: abs(raw - rate))
+    if abs(raw - nearest) <= SNAP_TOLERANCE * nearest:
+        return float(nearest)
+    return float(round(raw))
+
+
+def _join_consecutive(t0: np.ndarray, dt: np.ndarray, n: np.ndarray, devices: tuple[str, ...],
+                      sessions: tuple[int, ...], seqs: tuple[int, ...]) -> np.ndarray:
+    """Start times (chunks ordered by t0) where a packet that follows its predecessor in one
+    sensor session but starts before it ended is moved to just after it."""
+    seq = np.array(seqs, dtype=np.int64)
+    same = (np.array(devices[1:]) == np.array(devices[:-1])) & (
+        np.array(sessions[1:]) == np.array(sessions[:-1])) & (seq[1:] == seq[:-1] + 1)
+    t0 = t0.copy()
+    last = t0 + (n - 1) * dt
+    todo = sorted((np.flatnonzero(same & (t0[1:] <= last[:-1])) + 1).tolist())
+    while todo:
+        i = todo.pop(0)
+        shift = last[i - 1] + dt[i] - t0[i]
+        if shift > 0:
+            t0[i] += shift
+            last[i] += shift
+            if i + 1 < t0.size and same[i] and t0[i + 1] <= last[i] and i + 1 not in todo:
+                todo.insert(0, i + 1)
+    return t0
+
+
+class SqliteSampleStore(GuardedSqlite):
+    """The samples of a limbwatch store file (see the module docstring).
+
+    `create`: make the file when missing (else FileNotFoundError); `timeout_s`: how long to wait
+    for another process's write lock before StoreUnavailable; `synchronous`: "NORMAL" or "FULL".
+    """
+
+    label = "store"
+    unavailable = StoreUnavailable
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        create: bool = True,
+        timeout_s: float = 5.0,
+        synchronous: Synchronous = "NORMAL",
+    ) -> None:
+        self._open(path, application_id=schema.APPLICATION_ID,
+                   schema_version=schema.SCHEMA_VERSION, schema=schema.TABLES, what=schema.WHAT,
+                   create=create, timeout_s=timeout_s, synchronous=synchronous)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def write_chunks(self, chunks: Sequence[Chunk]) -> None:
+        """Store chunks in one transaction, all or none; chunks already stored (same device,
+        session, seq) are skipped. ValueError for a malformed chunk (nothing stored)."""
+        rows = [chunk_row(chunk) for chunk in chunks]
+        if not rows:
+            return
+        spans: dict[tuple[str, str], float] = {}
+        for row in rows:
+            leg = (row[3], row[4])
+            spans[leg] = max(spans.get(leg, 0.0), row[7] * row[6])
+        with self._transaction(f"write {len(rows)} chunks (none was stored)") as db:
+            db.executemany(_INSERT_CHUNK, rows)
+            db.executemany(_GROW_SPAN, [(*leg, span) for leg, span in spans.items()])
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def read_samples(self, subject: str, side: Side, start: float, end: float) -> Samples:
+        """All samples of a leg with start <= time < end (Unix s), in time order.
+
+        Times are t0 + k * dt (float64 s), values counts / counts_per_g (float32 g); fs is the
+        nominal rate of the chunks read (0.0 when there are none). Consecutive packets of one
+        sensor session hold consecutive samples by construction: if clock-alignment error makes
+        one start before the previous one ended, it is moved to follow it (by at most that
+        error) rather than losing samples. Other chunks of one leg should not overlap; if some
+        do (e.g. a sensor session restarted with its clock behind), both are kept, the samples
+        sorted by time, and a sample whose time is not strictly after the previous one is
+        dropped (the earlier chunk's, in (t0, device, session, seq) order, wins).
+        """
+        with self._reading("read samples") as db:
+            rows = db.execute(_SELECT_SAMPLES, (subject, side, start, end)).fetchall()
+        if not rows:
+            return Samples(np.empty(0), np.empty((0, 3), dtype=np.float32), 0.0)
+        t0s, dts, ns, cpgs, blobs, devices, sessions, seqs = zip(*rows, strict=True)
+        dt = np.array(dts, dtype=np.float64)
+        n = np.array(ns, dtype=np.int64)
+        t0 = _join_consecutive(np.array(t0s, dtype=np.float64), dt, n, devices, sessions, seqs)
+        first = np.cumsum(n) - n
+        k = np.arange(int(n.sum())) - np.repeat(first, n)
+        time = np.repeat(t0, n) + k * np.repeat(dt, n)
+        counts = np.frombuffer(b"".join(blobs), dtype="<i2").reshape(-1, 3)
+        scale = np.repeat(np.array(cpgs, dtype=np.float32), n)[:, None]
+        accel = (counts.astype(np.float32) / scale).astype(np.float32)
+        steps = np.diff(time)
+        if len(steps) and not (steps > 0).all():
+            order = np.argsort(time, kind="stable")
+            time, accel = time[order], accel[order]
+            keep = np.concatenate(([True], np.diff(time) > 0))
+            time, accel = time[keep], accel[keep]
+        i0, i1 = np.searchsorted(time, (start, end), side="left")
+        return Samples(time[i0:i1], accel[i0:i1], nominal_rate(dt))
+
+    def extent(self, subject: str, start: float = -math.inf,
+               end: float = math.inf) -> Extent | None:
+        """The subject's chunks with start <= t0 < end (Unix s): first and last sample time and
+        the legs seen; None when there are none."""
+        query = ("SELECT side, min(t0), max(t0 + (n - 1) * dt), count(*) FROM chunks "
+                 "WHERE subject = ? AND side = ? AND t0 >= ? AND t0 < ?")
+        with self._reading("find the data's extent") as db:
+            rows = [db.execute(query, (subject, side, start, end)).fetchone() for side in _SIDES]
+        found = [row for row in rows if row[0] is not None]
+        if not found:
+            return None
+        return Extent(min(row[1] for row in found), max(row[2] for row in found),
+                      tuple(as_side(row[0]) for row in found), sum(row[3] for row in found))
+
+    def stored_seqs(self, device: str, session: int) -> list[int]:
+        """Every chunk seq stored for a device session, ascending (the primary key's order)."""
+        with self._reading("read the stored seqs") as db:
+            rows = db.execute(
+                "SELECT seq FROM chunks WHERE device = ? AND session = ? ORDER BY seq",
+                (device, int(session)),
+            ).fetchall()
+        return [int(r[0]) for r in rows]

@@ -1,0 +1,130 @@
+"""SqliteRecordStore on real SQLite files, and nights keyed by the local evening date."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from test_store import T0, leg_chunks
+
+from limbwatch.errors import NotFound
+from limbwatch.store.nights import refresh_nights
+from limbwatch.store.records import (
+    DeviceEvent,
+    SensorAssignment,
+    Subject,
+    night_date,
+    night_window,
+)
+from limbwatch.store.samples import StoreUnavailable
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_records import SqliteRecordStore
+
+HOUR = 3600.0
+KID = Subject("kid", "Kid", date(2020, 3, 1), "Europe/London",
+              (SensorAssignment("LW-left", "left"), SensorAssignment("LW-right", "right")))
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> tuple[SqliteSampleStore, SqliteRecordStore]:
+    path = tmp_path / "limbwatch.db"
+    return SqliteSampleStore(path), SqliteRecordStore(path)
+
+
+def test_night_runs_noon_to_noon_local_time() -> None:
+    # T0 is 2026-11-20 19:30 UTC = 19:30 in London (GMT) = 14:30 in New York
+    assert night_date(T0, "Europe/London") == date(2026, 11, 20)
+    assert night_date(T0 + 10 * HOUR, "Europe/London") == date(2026, 11, 20)  # 05:30 next day
+    assert night_date(T0 - 8 * HOUR, "Europe/London") == date(2026, 11, 19)  # 11:30 that day
+    assert night_date(T0 - 8 * HOUR, "Asia/Tokyo") == date(2026, 11, 20)  # 20:30 in Tokyo
+    start, end = night_window(date(2026, 11, 20), "Europe/London")
+    assert start == T0 - 7.5 * HOUR and end == start + 24 * HOUR
+    # the night the clocks go back (2026-10-25 in Europe) is 25 h long
+    start, end = night_window(date(2026, 10, 24), "Europe/London")
+    assert end - start == 25 * HOUR
+
+
+def test_subjects_round_trip_and_replace_their_sensors(
+    stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    _, records = stores
+    records.put_subject(KID)
+    records.put_subject(Subject("baby", "Baby", None, "UTC"))
+    assert records.subjects() == [Subject("baby", "Baby", None, "UTC"), KID]
+    moved = Subject("kid", "Kid", KID.birth_date, "Europe/London",
+                    (SensorAssignment("LW-left", "right"),))
+    records.put_subject(moved)
+    assert records.subject("kid") == moved
+    assert records.subject("nobody") is None
+    assert KID.age_months(T0) == pytest.approx(80.6, abs=0.1)
+
+
+def test_night_keeps_its_id_when_late_backfill_extends_or_fills_it(
+    stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    samples, records = stores
+    records.put_subject(KID)
+    chunks = leg_chunks("left", 200)
+    samples.write_chunks(chunks[:50] + chunks[100:150])  # a gap in the middle
+    (night,) = refresh_nights(samples, records, KID, now=1.0)
+    assert night.date == date(2026, 11, 20) and night.status == "recording"
+    assert night.data_changed == 1.0
+    (same,) = refresh_nights(samples, records, KID, now=2.0)
+    assert same == night  # nothing new: data_changed stays
+    samples.write_chunks(chunks[50:100])  # the backfill fills the gap
+    (filled,) = refresh_nights(samples, records, KID, now=3.0)
+    assert filled.id == night.id and filled.data_changed == 3.0 and filled.end == night.end
+    samples.write_chunks(chunks[150:])  # and extends it
+    (longer,) = refresh_nights(samples, records, KID, now=4.0)
+    assert longer.id == night.id and longer.end > night.end
+    samples.write_chunks(leg_chunks("left", 5, t0=T0 + 24 * HOUR, session=2))
+    found = refresh_nights(samples, records, KID, now=5.0)
+    assert [n.date for n in found] == [date(2026, 11, 20), date(2026, 11, 21)]
+    assert found[0].id == night.id and found[1].id != night.id
+    assert [n.id for n in records.nights("kid")] == [found[1].id, night.id]  # newest first
+    assert [n.id for n in records.nights("kid", last=date(2026, 11, 20))] == [night.id]
+
+
+def test_report_replaces_the_old_one_in_one_step_and_readies_the_night(
+    stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    samples, records = stores
+    records.put_subject(KID)
+    samples.write_chunks(leg_chunks("left", 10))
+    (night,) = refresh_nights(samples, records, KID, now=1.0)
+    assert records.report(night.id) is None
+    records.put_report(night.id, "1.0.0", '{"a": 1}', {"plm_index": 3.5}, ["NONWEAR"], now=2.0)
+    records.request_reanalysis(night.id)
+    stored = records.night(night.id)
+    assert stored is not None and stored.reanalyse and stored.status == "ready"
+    assert records.report(night.id) == ("1.0.0", '{"a": 1}')  # kept until the new one
+    records.put_report(night.id, "1.1.0", '{"a": 2}', {"plm_index": 4.0}, [], now=3.0)
+    stored = records.night(night.id)
+    assert stored is not None and not stored.reanalyse
+    assert (stored.algorithm_version, stored.figures, stored.flags) == ("1.1.0",
+                                                                         {"plm_index": 4.0}, ())
+    records.set_status(night.id, "failed", "no data")
+    failed = records.night(night.id)
+    assert failed is not None and failed.failure == "no data"
+    with pytest.raises(NotFound):
+        records.set_status(night.id + 99, "ready")
+
+
+def test_device_events_round_trip(stores: tuple[SqliteSampleStore, SqliteRecordStore]) -> None:
+    _, records = stores
+    events = [
+        DeviceEvent("kid", "left", T0 + 5, "gap", {"seconds": 12.5, "packets": 16}),
+        DeviceEvent("kid", None, T0 + 1, "backfill", {"from": 3, "note": None, "who": "x"}),
+        DeviceEvent("other", "right", T0 + 2, "connected", {}),
+    ]
+    records.write_device_events(events)
+    assert records.device_events("kid", T0, T0 + 10) == [events[1], events[0]]
+    assert records.device_events("kid", T0 + 2, T0 + 5) == []
+
+
+def test_closed_record_store_is_unavailable(tmp_path: Path) -> None:
+    records = SqliteRecordStore(tmp_path / "x.db")
+    records.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        records.subjects()

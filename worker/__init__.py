@@ -1,0 +1,1 @@
+"""The analysis service: finds nights that have ended and analyses each once."""

@@ -1,0 +1,116 @@
+"""The analysis service: notices nights that have ended and analyses each once.
+
+Each round (`AnalysisService.poll`):
+1. refresh every subject's nights from the samples (`limbwatch.store.nights.refresh_nights`);
+2. a night is *over* when a caregiver said so, or when it has had no new data for `quiet_s`
+   (measured on the service's clock: the store's time, simulated in compressed demos);
+3. an over night without a report, with data newer than its report, or with a re-analysis asked
+   for, is analysed from the samples; the report, its figures and flags are stored in one
+   transaction (the previous report stays until then); a failure is recorded with its reason.
+
+All state is in the record store, so a restart repeats no finished work and loses none pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from analysis.result import NightResult
+
+from analysis.night import ALGORITHM_VERSION, analyze_night
+from analysis.plm import Rules
+from limbwatch.errors import LimbwatchError, Unavailable
+from limbwatch.store.nights import night_recordings, refresh_nights
+from limbwatch.store.records import NightRecord, RecordStore
+from limbwatch.store.samples import SampleStore
+
+log = logging.getLogger(__name__)
+
+QUIET_S = 30 * 60.0  # no new data for this long: the night is over (a sensor away for 5-10 min
+# in the night must not end it; a morning sync follows within minutes of waking)
+POLL_S = 10.0
+MAX_BACKOFF_S = 60.0
+
+
+@dataclass
+class AnalysisService:
+    samples: SampleStore
+    records: RecordStore
+    now: Callable[[], float]  # Unix s on the store's clock
+    quiet_s: float = QUIET_S
+
+    def is_over(self, night: NightRecord) -> bool:
+        now = self.now()
+        return night.ended or (now - night.end >= self.quiet_s
+                               and now - night.data_changed >= self.quiet_s)
+
+    def poll(self) -> list[int]:
+        """One round (see the module docstring); the ids of the nights analysed."""
+        done = []
+        for subject in self.records.subjects():
+            before = {n.id: n.data_changed for n in self.records.nights(subject.id)}
+            for night in refresh_nights(self.samples, self.records, subject, self.now()):
+                grew = before.get(night.id, night.data_changed) != night.data_changed
+                over = self.is_over(night)
+                if night.status == "recording" and over:
+                    self.records.set_status(night.id, "waiting")
+                elif grew and night.status in ("ready", "failed"):
+                    self.records.set_status(night.id, "waiting" if over else "recording")
+            for night in self.records.nights(subject.id):
+                # "analysing" is left behind only by a service that died mid-analysis
+                if night.reanalyse or night.status in ("waiting", "analysing"):
+                    self.analyse(night)
+                    done.append(night.id)
+        return done
+
+    def analyse(self, night: NightRecord, *, age_months: float | None = None,
+                rules: Rules = "wasm2016", fs: float | None = None) -> NightResult | None:
+        """Analyse one night from the samples and store its report, or record why not (and
+        return None).
+
+        `age_months` (default: from the subject's birth date), `rules` and `fs` (default: the
+        stored rate) as for `analyze_night`."""
+        subject = self.records.subject(night.subject_id)
+        self.records.set_status(night.id, "analysing")
+        try:
+            recs = night_recordings(self.samples, night, fs=fs)
+            if age_months is None and subject is not None:
+                age_months = subject.age_months(night.start)
+            result = analyze_night(recs, age_months=age_months, rules=rules)
+        except Unavailable:
+            self.records.set_status(night.id, "waiting")
+            raise
+        except (LimbwatchError, ValueError) as exc:
+            log.warning("night %d (%s %s) failed: %s", night.id, night.subject_id, night.date,
+                        exc)
+            self.records.set_status(night.id, "failed", str(exc))
+            return None
+        report = result.to_report()
+        self.records.put_report(night.id, ALGORITHM_VERSION, report.model_dump_json(),
+                                asdict(result.figures()), [f.code for f in report.flags],
+                                self.now())
+        log.info("night %d (%s %s) analysed", night.id, night.subject_id, night.date)
+        return result
+
+
+async def run_service(service: AnalysisService, stop: asyncio.Event,
+                      poll_s: float = POLL_S) -> None:
+    """Poll until `stop` is set; a store that is down is retried with backoff, and no single
+    night's failure ends the service."""
+    delay = poll_s
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(service.poll)
+            delay = poll_s
+        except Unavailable as exc:
+            log.warning("%s; retrying in %.0f s", exc, delay)
+            delay = min(2 * delay, MAX_BACKOFF_S)
+        except Exception:  # a bug in one round must not end the service
+            log.exception("analysis round failed; retrying in %.0f s", delay)
+            delay = min(2 * delay, MAX_BACKOFF_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
