@@ -210,7 +210,7 @@ def run_night(scenario: str, seed: int, hours: float | None) -> NightScore:
         for _, leg in sorted(night.legs.items())
     ]
     t = time.perf_counter()
-    report = analyze_night(recs, age_months=night.truth.age_months)
+    report = analyze_night(recs, age_months=night.truth.age_months).to_report()
     seconds = time.perf_counter() - t
     held_out = scenario == HELD_OUT_SCENARIO or seed == HELD_OUT_SEED
     return score_night(night, report, held_out, seconds)
