@@ -1,42 +1,24 @@
-"""The night pipeline: one or two legs' recordings in, a schema-1 night report out.
+"""The night pipeline: one or two legs' recordings in, a `NightResult` out.
 
 Steps per leg: grid -> high-pass -> envelope -> noise floor and thresholds -> tremor -> non-wear
 -> movements (LMs, long movements, brief jerks). Then across legs: bilateral merge and PLM series
-(`analysis.plm`), sleep/wake, PLMS figures, flags, report. Everything here is computed from the
-arrays; the only side effects are in the CLI.
+(`analysis.plm`), sleep/wake, PLMS figures, flags. Everything here is computed from the arrays;
+the report, picture and summary are made from the result (`analysis.result`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from analysis import flags, movement, nonwear, plm, sleep, tremor
 from analysis.grid import LegGrid, runs, to_grid
+from analysis.result import Interval_s, Jerk, LegMovementResult, LegNight, NightResult
 from limbwatch.recording import Recording, Side, check_overlap
-from limbwatch.report import (
-    ImiHistogram,
-    Interval,
-    LegMovementOut,
-    NightReport,
-    Plm,
-    RecordingSpan,
-    Sensor,
-    Series,
-    Sleep,
-    TremorEpisode,
-    iso_ms,
-)
 
-DISCLAIMER = (
-    "limbwatch measures movement at the ankle. It supports, and does not replace, assessment by a "
-    "clinician; actigraphy must not be used in place of EMG to diagnose PLMD (AASM 2018)."
-)
 RESOLUTION_S = 0.1  # time resolution of per-epoch movement bookkeeping
-
-Interval_s = tuple[float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +88,7 @@ def _overlaps(iv: Interval_s, others: Sequence[Interval_s]) -> bool:
 def analyze_night(
     recordings: Sequence[Recording], *, age_months: float | None = None,
     rules: plm.Rules = "wasm2016",
-) -> NightReport:
+) -> NightResult:
     """Analyse one night from one or two legs (at most one per side)."""
     sides = [r.side for r in recordings]
     if not recordings or len(set(sides)) != len(sides):
@@ -140,19 +122,17 @@ def analyze_night(
     in_sleep = [asleep(m.start) for m in scoring.movements]
     plms = plm.summarize_sleep(scoring, in_sleep, summary.total_sleep_min / 60)
     episodes = tremor.merge_legs([ep for leg in legs for ep in leg.tremor])
-    jerk_count = _count_jerks([iv for leg in legs for iv in leg.jerks], asleep)
 
     groups = scoring.bilateral_group()
     candidate = [False] * len(lm_in)
     for m in scoring.movements:
         for i in m.members:
             candidate[i] = m.candidate
-    leg_movements = [
-        LegMovementOut(
-            start=iso_ms(m.start), end=iso_ms(m.end), side=m.side, in_sleep=asleep(m.start),
-            periodic=periodic[i], bilateral_group=groups[i], candidate=candidate[i],
-        )
-        for i, m in sorted(enumerate(lm_in), key=lambda im: (im[1].start, im[1].side))
+    scored = [
+        LegMovementResult(start=m.start, end=m.end, in_sleep=asleep(m.start),
+                          periodic=periodic[i], bilateral_group=groups[i],
+                          candidate=candidate[i])
+        for i, m in enumerate(lm_in)
     ]
     figures = flags.NightFigures(
         age_months=age_months,
@@ -171,52 +151,31 @@ def analyze_night(
         },
         tremor=tuple(_tremor_figure(ep, legs) for ep in episodes),
     )
-    return NightReport(
-        recording=RecordingSpan(start=iso_ms(t0), end=iso_ms(t_end)),
-        sensors=[
-            Sensor(
-                side=leg.side, sample_rate_hz=leg.grid.source_fs,
+    return NightResult(
+        start=t0,
+        end=t_end,
+        legs=tuple(
+            LegNight(
+                side=leg.side,
+                sample_rate_hz=leg.grid.source_fs,
                 coverage=min(1.0, float(np.count_nonzero(leg.grid.observed))
                              / max(1.0, (t_end - t0) * leg.grid.fs)),
-                nonwear=[Interval(start=iso_ms(a), end=iso_ms(b)) for a, b in leg.nonwear],
+                lms=tuple(x for x, m in zip(scored, lm_in, strict=True) if m.side == leg.side),
+                jerks=tuple(Jerk(s, e, asleep(s)) for s, e in leg.jerks),
+                nonwear=tuple(leg.nonwear),
+                gaps=tuple(leg.gaps),
             )
             for leg in legs
-        ],
-        sleep=Sleep(
-            epochs=epochs,
-            onset=_epoch_time(summary.onset_epoch, t0),
-            offset=_epoch_time(summary.offset_epoch, t0),
-            total_sleep_min=summary.total_sleep_min,
-            efficiency=summary.efficiency,
-            waso_min=summary.waso_min,
-            awakenings=summary.awakenings,
-            method=sleep.METHOD,
         ),
-        leg_movements=leg_movements,
-        plm=Plm(
-            count=plms.count,
-            index=round(plms.index, 3),
-            periodicity_index=plms.periodicity_index,
-            series=[Series(start=iso_ms(s.start), end=iso_ms(s.end), count=s.count)
-                    for s in scoring.series],
-            imi_histogram=ImiHistogram(edges_s=plms.imi_edges_s, counts=plms.imi_counts),
-            rules=rules,
-            lm_index=round(plms.lm_index, 3),
-        ),
-        tremor_episodes=[
-            TremorEpisode(start=iso_ms(ep.start), end=iso_ms(ep.end), side=ep.side,
-                          frequency_hz=round(ep.frequency_hz, 2))
-            for ep in episodes
-        ],
-        brief_jerks=jerk_count,
-        flags=flags.raise_flags(figures),
+        plm=plms,
+        plm_series=scoring.series,
+        tremor=tuple(episodes),
+        epochs=epochs,
+        sleep=summary,
+        flags=tuple(flags.raise_flags(figures)),
+        rules=rules,
         age_months=age_months,
-        disclaimer=DISCLAIMER,
     )
-
-
-def _epoch_time(k: int | None, t0: float) -> str | None:
-    return None if k is None else iso_ms(t0 + k * sleep.EPOCH_S)
 
 
 def _seconds_per_epoch(intervals: Sequence[Interval_s], t0: float, n_ep: int) -> np.ndarray:
@@ -245,16 +204,6 @@ def _worn_share(leg: LegResult, t0: float, n_ep: int) -> np.ndarray:
     edges = np.clip(edges.astype(np.int64), 0, g.n)
     counts = np.diff(np.concatenate(([0], np.cumsum(worn, dtype=np.int64)))[edges])
     return np.minimum(counts / (sleep.EPOCH_S * g.fs), 1.0)
-
-
-def _count_jerks(jerks: list[Interval_s], asleep: Callable[[float], bool]) -> int:
-    """Brief jerks starting in sleep; jerks less than 0.5 s apart (both legs) are one startle."""
-    count, last_end = 0, -np.inf
-    for s, e in sorted(jerks):
-        if s - last_end >= movement.MIN_REST_S and asleep(s):
-            count += 1
-        last_end = max(last_end, e)
-    return count
 
 
 def _tremor_figure(ep: tremor.TremorEpisode, legs: Sequence[LegResult]) -> flags.TremorFigure:

@@ -89,7 +89,7 @@ def summarize(epochs: str) -> SleepSummary:
     """The usual figures from an epoch string."""
     arr = np.frombuffer(epochs.encode(), dtype="S1")
     sleep = arr == b"S"
-    scored = np.count_nonzero(arr != b"N")
+    scored = int(np.count_nonzero(arr != b"N"))
     n_sleep = int(np.count_nonzero(sleep))
     if n_sleep == 0:
         return SleepSummary(None, None, 0.0, 0.0, 0.0, 0)

@@ -24,10 +24,10 @@ import numpy as np
 from analysis import flags, plm, sleep, tremor
 from analysis.grid import MAX_BRIDGE_S
 from analysis.night import analyze_night
+from analysis.result import NightResult
 from firmware_sim.night import SimulatedNight, Truth, simulate_night
 from firmware_sim.scenario import list_scenarios, load_scenario
 from limbwatch.recording import recording_from_arrays
-from limbwatch.report import NightReport, parse_iso
 
 HELD_OUT_SCENARIO = "held_out_mixed"
 HELD_OUT_SEED = 3
@@ -146,18 +146,17 @@ def kappa(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if pe >= 1 else (po - pe) / (1 - pe)
 
 
-def score_night(night: SimulatedNight, report: NightReport, held_out: bool,
+def score_night(night: SimulatedNight, result: NightResult, held_out: bool,
                 seconds: float) -> NightScore:
     truth = night.truth
     sides = tuple(sorted(night.legs))
     tp = fp = fn = weak_found = weak_total = 0
-    for side in sides:
+    for leg in result.legs:  # the sides of the night: analyze_night had every leg
+        side = leg.side
         true_lms = [e for e in truth.events if e.kind == "lm" and e.side == side
                     and judged(truth, side, e.start, e.end)]
-        found = [parse_iso(m.start) for m in report.leg_movements if m.side == side]
-        found_ends = [parse_iso(m.end) for m in report.leg_movements if m.side == side]
-        found_judged = [s for s, e in zip(found, found_ends, strict=True)
-                        if judged(truth, side, s, e)]
+        found = [m.start for m in leg.lms]
+        found_judged = [m.start for m in leg.lms if judged(truth, side, m.start, m.end)]
         hits = match_onsets([e.start for e in true_lms], found_judged)
         tp, fp, fn = tp + hits, fp + len(found_judged) - hits, fn + len(true_lms) - hits
         weak = [e.start for e in true_lms if e.weak]
@@ -169,23 +168,23 @@ def score_night(night: SimulatedNight, report: NightReport, held_out: bool,
         tremor.TremorEpisode(e.start, e.end, e.side, e.frequency_hz or 0.0)
         for e in truth.events if e.kind == "tremor"
     ])
-    found_ep = [(parse_iso(t.start), parse_iso(t.end)) for t in report.tremor_episodes]
+    found_ep = [(t.start, t.end) for t in result.tremor]
     t_tp = sum(
         any(_iou((e.start, e.end), f) >= TREMOR_MIN_IOU for f in found_ep) for e in true_ep
     )
     t_fp = sum(
         not any(_iou((e.start, e.end), f) >= TREMOR_MIN_IOU for e in true_ep) for f in found_ep
     )
-    n = min(len(truth.epochs), len(report.sleep.epochs))
+    n = min(len(truth.epochs), len(result.epochs))
     a = np.frombuffer(truth.epochs[:n].encode(), dtype="S1")
-    b = np.frombuffer(report.sleep.epochs[:n].encode(), dtype="S1")
+    b = np.frombuffer(result.epochs[:n].encode(), dtype="S1")
     both = (a != b"N") & (b != b"N")
     expected = {f.code for f in flags.raise_flags(figures)}
-    raised = {f.code for f in report.flags}
+    raised = {f.code for f in result.flags}
     return NightScore(
         scenario=truth.scenario, seed=truth.seed, held_out=held_out,
         lm_tp=tp, lm_fp=fp, lm_fn=fn, weak_found=weak_found, weak_total=weak_total,
-        plmi_true=plmi_true, plmi_found=report.plm.index,
+        plmi_true=plmi_true, plmi_found=result.figures().plm_index,
         tremor_tp=t_tp, tremor_fp=t_fp, tremor_fn=len(true_ep) - t_tp,
         epochs_agree=int(np.count_nonzero(a[both] == b[both])),
         epochs_total=int(np.count_nonzero(both)),
@@ -210,10 +209,10 @@ def run_night(scenario: str, seed: int, hours: float | None) -> NightScore:
         for _, leg in sorted(night.legs.items())
     ]
     t = time.perf_counter()
-    report = analyze_night(recs, age_months=night.truth.age_months)
+    result = analyze_night(recs, age_months=night.truth.age_months)
     seconds = time.perf_counter() - t
     held_out = scenario == HELD_OUT_SCENARIO or seed == HELD_OUT_SEED
-    return score_night(night, report, held_out, seconds)
+    return score_night(night, result, held_out, seconds)
 
 
 def summarize(scores: list[NightScore]) -> dict[str, float]:

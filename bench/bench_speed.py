@@ -75,7 +75,7 @@ def main() -> int:
     print(f"night: {args.hours:g} h, {len(recs)} legs at {recs[0].fs:g} Hz, {n / 1e6:.2f} M "
           f"samples; median of {args.repeat}, one thread")
     ref_s, ref_mb = measure(lambda: reference_pipeline(recs), args.repeat)
-    lw_s, lw_mb = measure(lambda: analyze_night(recs, age_months=72), args.repeat)
+    lw_s, lw_mb = measure(lambda: analyze_night(recs, age_months=72).to_report(), args.repeat)
     print(f"{'pipeline':<34} {'seconds':>8} {'M samples/s':>12} {'peak MB':>8}")
     print(f"{'reference (band-pass/RMS/threshold)':<34} {ref_s:>8.3f} {n / ref_s / 1e6:>12.1f} "
           f"{ref_mb:>8.0f}")

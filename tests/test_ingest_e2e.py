@@ -133,8 +133,8 @@ def test_report_from_store_matches_report_from_csv_export(night: tuple) -> None:
         truth_t, _ = s.truth_samples()
         got = store.read_samples("kid", s.config.side, truth_t[0] - 5, truth_t[-1] + 5)
         from_store.append(recording_from_arrays(got.time, got.accel, s.config.side, fs=got.fs))
-    a = analyze_night(from_csv, age_months=96)
-    b = analyze_night(from_store, age_months=96)
+    a = analyze_night(from_csv, age_months=96).to_report()
+    b = analyze_night(from_store, age_months=96).to_report()
     assert_same_report(a, b)
 
 

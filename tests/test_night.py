@@ -62,7 +62,7 @@ def test_csv_to_report_end_to_end(tmp_path: Path) -> None:
     groups = [m.bilateral_group for m in report.leg_movements if m.bilateral_group is not None]
     assert groups and all(groups.count(g) >= 2 for g in groups)
     # The same arrays analysed in memory give the same report.
-    assert analyze_night(recordings(sim), age_months=120) == report
+    assert analyze_night(recordings(sim), age_months=120).to_report() == report
 
 
 def test_report_from_stdout_is_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,7 +75,7 @@ def test_report_from_stdout_is_json(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_unilateral_tremor_is_found_and_flagged() -> None:
     sim = night("unilateral_tremor", hours=night_hours_covering_tremor())
-    report = analyze_night(recordings(sim), age_months=sim.truth.age_months)
+    report = analyze_night(recordings(sim), age_months=sim.truth.age_months).to_report()
     long = [t for t in report.tremor_episodes
             if parse_iso(t.end) - parse_iso(t.start) >= 180]
     assert long and long[0].side in ("left", "right") and 3 <= long[0].frequency_hz <= 12
@@ -100,8 +100,8 @@ SETTINGS = settings(max_examples=6, deadline=None,
 @given(shift_ms=st.integers(min_value=-10**9, max_value=10**9))
 def test_shifting_all_times_changes_only_times(shift_ms: int) -> None:
     sim = night("mild_plms")
-    base = analyze_night(recordings(sim))
-    moved = analyze_night(recordings(sim, shift_s=shift_ms / 1000))
+    base = analyze_night(recordings(sim)).to_report()
+    moved = analyze_night(recordings(sim, shift_s=shift_ms / 1000)).to_report()
     assert relative(moved) == relative(base)
     assert moved.sleep.epochs == base.sleep.epochs
     assert moved.plm.index == base.plm.index and moved.brief_jerks == base.brief_jerks
@@ -109,8 +109,8 @@ def test_shifting_all_times_changes_only_times(shift_ms: int) -> None:
 
 def test_swapping_the_legs_swaps_sides() -> None:
     sim = night("severe_plms")
-    base = analyze_night(recordings(sim))
-    swapped = analyze_night(recordings(sim, swap=True))
+    base = analyze_night(recordings(sim)).to_report()
+    swapped = analyze_night(recordings(sim, swap=True)).to_report()
     other = {"left": "right", "right": "left"}
     assert sorted((s, e, other[side], p, z) for s, e, side, p, z in relative(base)) == sorted(
         relative(swapped))
@@ -124,7 +124,7 @@ def test_adding_a_gap_never_adds_leg_movements(start_frac: float, length_s: floa
                                                 side: str) -> None:
     sim = night("mild_plms")
     recs = recordings(sim)
-    base = analyze_night(recs)
+    base = analyze_night(recs).to_report()
     cut = []
     for rec in recs:
         if rec.side == side:
@@ -132,7 +132,7 @@ def test_adding_a_gap_never_adds_leg_movements(start_frac: float, length_s: floa
             keep = (rec.time < a) | (rec.time >= a + length_s)
             rec = recording_from_arrays(rec.time[keep], rec.accel[keep], rec.side, fs=rec.fs)
         cut.append(rec)
-    gapped = analyze_night(cut)
+    gapped = analyze_night(cut).to_report()
     count = {s: sum(1 for m in r.leg_movements if m.side == s) for r in (base, gapped)
              for s in ("left", "right")}
     assert sum(1 for m in gapped.leg_movements if m.side == side) <= sum(

@@ -304,8 +304,8 @@ def test_store_gives_the_same_report_as_the_arrays(store: SqliteSampleStore) -> 
         got = store.read_samples("kid", side, whole.first, np.nextafter(whole.last, np.inf))
         stored.append(recording_from_arrays(got.time, got.accel, side, fs=got.fs,
                                             source=f"kid/{side}"))
-    a = analyze_night(direct, age_months=96).model_dump_json()
-    b = analyze_night(stored, age_months=96).model_dump_json()
+    a = analyze_night(direct, age_months=96).to_report().model_dump_json()
+    b = analyze_night(stored, age_months=96).to_report().model_dump_json()
     assert a == b
 
 
