@@ -137,8 +137,8 @@ def _analyze(args: argparse.Namespace) -> int:
         raise BadInput("give --left, --right or both (or --store and --subject)")
     legs: tuple[tuple[Side, Path | None], ...] = (("left", args.left), ("right", args.right))
     recs = [read_recording_csv(path, side, fs=args.fs) for side, path in legs if path is not None]
-    report = analyze_night(recs, age_months=args.age_months, rules=args.rules)
-    _emit(report.model_dump_json(indent=2), args.output)
+    result = analyze_night(recs, age_months=args.age_months, rules=args.rules)
+    _emit(result.to_report().model_dump_json(indent=2), args.output)
     return 0
 
 

@@ -19,10 +19,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from analysis.result import NightResult
-
-from analysis.night import ALGORITHM_VERSION, analyze_night
+from analysis import ALGORITHM_VERSION
+from analysis.night import analyze_night
 from analysis.plm import Rules
+from analysis.result import NightResult
 from limbwatch.errors import LimbwatchError, Unavailable
 from limbwatch.store.nights import night_recordings, refresh_nights
 from limbwatch.store.records import NightRecord, RecordStore
