@@ -106,6 +106,16 @@ class NightResult:
     rules: Rules
     age_months: float | None  # as given by the caller
 
+    def __repr__(self) -> str:
+        lms = sum(len(leg.lms) for leg in self.legs)
+        return (
+            f"NightResult({iso_ms(self.start)} to {iso_ms(self.end)}, "
+            f"{'+'.join(leg.side for leg in self.legs)}, {lms} LMs, "
+            f"PLMS index {self.figures().plm_index:.1f}/h, "
+            f"sleep {self.sleep.total_sleep_min:g} min, "
+            f"flags {[f.code for f in self.flags]})"
+        )
+
     @property
     def brief_jerks(self) -> int:
         """Jerks starting in sleep; jerks less than 0.5 s apart (both legs) are one startle."""

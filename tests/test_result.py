@@ -150,10 +150,11 @@ def test_missing_data_longer_than_the_bridge_is_a_gap_event() -> None:
     assert not [g for g in gaps if g[0] < short_cut[1] and short_cut[0] < g[1]]
 
 
-def test_result_is_frozen_and_draws(tmp_path: Path) -> None:
+def test_result_is_frozen_short_and_draws(tmp_path: Path) -> None:
     res = result("unilateral_tremor-6")
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.start = 0.0  # type: ignore[misc]
+    assert repr(res).startswith("NightResult(") and len(repr(res)) < 300
     png = draw_night(res, tmp_path / "night.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
