@@ -37,7 +37,7 @@ class TremorFigure:
 
 
 @dataclass(frozen=True, slots=True)
-class NightFigures:
+class FlagInputs:
     """What the flags are decided on."""
 
     age_months: float | None
@@ -62,7 +62,7 @@ def age_group(age_months: float | None) -> str:
     return "adult" if age_months >= ADULT_MIN_MONTHS else "child"
 
 
-def raise_flags(fig: NightFigures) -> list[Flag]:
+def raise_flags(fig: FlagInputs) -> list[Flag]:
     """All flags that apply to a night, most severe first."""
     flags = [
         *_plmi(fig), *_tremor(fig), *_asymmetry(fig), *_nonwear(fig), *_coverage(fig),
@@ -72,7 +72,7 @@ def raise_flags(fig: NightFigures) -> list[Flag]:
     return sorted(flags, key=lambda f: order[f.severity])
 
 
-def _plmi(fig: NightFigures) -> list[Flag]:
+def _plmi(fig: FlagInputs) -> list[Flag]:
     group = age_group(fig.age_months)
     limit = PLMI_ADULT if group == "adult" else PLMI_CHILD
     if fig.total_sleep_min <= 0 or fig.plm_index <= limit:
@@ -97,7 +97,7 @@ def _plmi(fig: NightFigures) -> list[Flag]:
     })]
 
 
-def _tremor(fig: NightFigures) -> list[Flag]:
+def _tremor(fig: FlagInputs) -> list[Flag]:
     long = [t for t in fig.tremor if t.duration_s >= PROLONGED_TREMOR_S]
     if not long:
         return []
@@ -123,7 +123,7 @@ def _tremor(fig: NightFigures) -> list[Flag]:
     )]
 
 
-def _asymmetry(fig: NightFigures) -> list[Flag]:
+def _asymmetry(fig: FlagInputs) -> list[Flag]:
     if len(fig.sides) != 2:
         return []
     one_sided = [
@@ -159,7 +159,7 @@ def _asymmetry(fig: NightFigures) -> list[Flag]:
     )]
 
 
-def _nonwear(fig: NightFigures) -> list[Flag]:
+def _nonwear(fig: FlagInputs) -> list[Flag]:
     off = {s: m for s, m in fig.nonwear_min.items() if m >= NONWEAR_MIN_MIN}
     if not off:
         return []
@@ -172,7 +172,7 @@ def _nonwear(fig: NightFigures) -> list[Flag]:
     )]
 
 
-def _coverage(fig: NightFigures) -> list[Flag]:
+def _coverage(fig: FlagInputs) -> list[Flag]:
     share = fig.worn_h / fig.recording_h if fig.recording_h > 0 else 0.0
     if share >= LOW_COVERAGE_SHARE and fig.worn_h >= LOW_COVERAGE_HOURS:
         return []
@@ -185,7 +185,7 @@ def _coverage(fig: NightFigures) -> list[Flag]:
     )]
 
 
-def _fragmented(fig: NightFigures) -> list[Flag]:
+def _fragmented(fig: FlagInputs) -> list[Flag]:
     group = age_group(fig.age_months)
     waso_limit, wake_limit = FRAGMENTED_WASO_MIN[group], FRAGMENTED_AWAKENINGS[group]
     if fig.waso_min <= waso_limit and fig.awakenings < wake_limit:

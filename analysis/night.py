@@ -134,7 +134,7 @@ def analyze_night(
                           candidate=candidate[i])
         for i, m in enumerate(lm_in)
     ]
-    figures = flags.NightFigures(
+    figures = flags.FlagInputs(
         age_months=age_months,
         sides=tuple(leg.side for leg in legs),
         plm_index=plms.index,

@@ -102,7 +102,7 @@ def match_onsets(true_on: list[float], found_on: list[float]) -> int:
     return tp
 
 
-def true_figures(truth: Truth, sides: tuple[str, ...]) -> tuple[float, flags.NightFigures]:
+def true_figures(truth: Truth, sides: tuple[str, ...]) -> tuple[float, flags.FlagInputs]:
     """The true PLMS index and the figures the flags are decided on, from the truth."""
     lms = [e for e in truth.events if e.kind == "lm" and e.side in sides]
     lm_in = [plm.LegMovement(e.start, e.end, e.side) for e in lms]
@@ -116,7 +116,7 @@ def true_figures(truth: Truth, sides: tuple[str, ...]) -> tuple[float, flags.Nig
         for e in truth.events if e.kind == "tremor" and e.side in sides
     ])
     worn_h = truth.epochs.count("S") + truth.epochs.count("W")
-    figures = flags.NightFigures(
+    figures = flags.FlagInputs(
         age_months=truth.age_months,
         sides=sides,
         plm_index=plms.index,

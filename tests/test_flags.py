@@ -6,16 +6,16 @@ import dataclasses
 
 import pytest
 
-from analysis.flags import NightFigures, TremorFigure, raise_flags
+from analysis.flags import FlagInputs, TremorFigure, raise_flags
 
-CALM = NightFigures(
+CALM = FlagInputs(
     age_months=84, sides=("left", "right"), plm_index=1.0, plm_count=8,
     total_sleep_min=540, waso_min=10, awakenings=1, recording_h=10, worn_h=10,
     nonwear_min={"left": 0.0, "right": 0.0}, lm_sleep_by_side={"left": 30, "right": 28},
 )
 
 
-def codes(fig: NightFigures) -> dict[str, str]:
+def codes(fig: FlagInputs) -> dict[str, str]:
     return {f.code: f.severity for f in raise_flags(fig)}
 
 
