@@ -228,7 +228,7 @@ class SqliteRecordStore(GuardedSqlite):
 
     def night_events(self, night_id: int, *, kinds: Sequence[EventKind] | None = None,
                      start: float | None = None, end: float | None = None) -> list[NightEvent]:
-        where, args = ["night_id = ?"], [int(night_id)]
+        where, args = ["night_id = ?"], list[Any]([int(night_id)])
         if kinds is not None:
             where.append(f"kind IN ({', '.join('?' * len(kinds))})")
             args += list(kinds)
@@ -328,7 +328,7 @@ class SqliteRecordStore(GuardedSqlite):
     def statuses_since(self, after_id: int, *, since_time: float | None = None,
                        subjects: Sequence[str] | None = None
                        ) -> list[tuple[int, SensorStatus]]:
-        where, args = ["id > ?"], [int(after_id)]
+        where, args = ["id > ?"], list[Any]([int(after_id)])
         if since_time is not None:
             where.append("time >= ?")
             args.append(float(since_time))
