@@ -1,5 +1,5 @@
-"""The `limbwatch` command: analyze (contract section 2), nights, worker, subject, simulate,
-demo, sim, ingest.
+"""The `limbwatch` command: analyze (contract section 2), nights, worker, serve, token, subject,
+simulate, demo, sim, ingest.
 
 Errors end with one line on standard error and an exit status that says what kind of error it
 was (`EXIT_CODES`, from `limbwatch.errors`); never a traceback.
@@ -107,6 +107,23 @@ def _parser() -> argparse.ArgumentParser:
                    help="minutes without new data after which a night is over (default 30)")
     w.add_argument("--once", action="store_true", help="one round, then exit")
     w.set_defaults(run=_worker)
+
+    sv = sub.add_parser("serve", help="the HTTP API (and the analysis service beside it)")
+    sv.add_argument("--store", metavar="URL", default="limbwatch.db",
+                    help="sqlite:PATH or a path (default limbwatch.db)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--no-worker", action="store_true",
+                    help="do not run the analysis service inside (run `limbwatch worker`)")
+    sv.set_defaults(run=_serve)
+
+    t = sub.add_parser("token", help="API tokens: create (printed once), revoke, list")
+    t.add_argument("action", choices=["create", "revoke", "list"])
+    t.add_argument("--store", metavar="URL", default="limbwatch.db")
+    t.add_argument("--name", help="the token's unique name (create, revoke)")
+    t.add_argument("--role", choices=["caregiver", "clinician", "admin"])
+    t.add_argument("--subject", metavar="ID", help="a caregiver's child")
+    t.set_defaults(run=_token)
 
     s = sub.add_parser("simulate", help="simulate a night with ground truth into CSV files")
     s.add_argument("scenario", help="scenario name (see --list) or path to a .toml file")
@@ -260,6 +277,64 @@ def _worker(args: argparse.Namespace) -> int:
             await run_service(service, stop)
 
         asyncio.run(run())
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+    from limbwatch.store.open import open_records, open_samples
+    from worker.service import AnalysisService, run_service
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    with open_samples(args.store) as samples, open_records(args.store) as records:
+        app = create_app(samples, records, now=time.time)
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
+                                               log_level="warning", access_log=False))
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            service = AnalysisService(samples, records, now=time.time)
+            worker = None if args.no_worker else asyncio.create_task(run_service(service, stop))
+            print(f"Serving http://{args.host}:{args.port}/ (docs at /docs)", flush=True)
+            try:
+                await server.serve()
+            finally:
+                stop.set()
+                if worker is not None:
+                    await worker
+
+        asyncio.run(run())
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from api.auth import make_token
+    from limbwatch.store.open import open_records
+
+    with open_records(args.store, create=args.action == "create") as records:
+        if args.action == "list":
+            for t in records.tokens():
+                state = "valid" if t.revoked is None else "revoked"
+                print(f"{t.name}\t{t.role}\t{t.subject_id or '-'}\t{state}")
+            return 0
+        if not args.name:
+            raise BadInput(f"token {args.action} needs --name")
+        if args.action == "revoke":
+            records.revoke_token(args.name, time.time())
+            print(f"token {args.name}: revoked", file=sys.stderr)
+            return 0
+        if args.role is None:
+            raise BadInput("token create needs --role caregiver, clinician or admin")
+        if (args.role == "caregiver") != (args.subject is not None):
+            raise BadInput("--subject goes with --role caregiver, and only with it")
+        secret, token = make_token(args.name, args.role, args.subject, time.time())
+        records.put_token(token)
+    print(secret)
     return 0
 
 

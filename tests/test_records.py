@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 from test_store import T0, leg_chunks
 
-from limbwatch.errors import NotFound
+from limbwatch.errors import Conflict, NotFound
+from limbwatch.events import NightEvent
 from limbwatch.store.nights import refresh_nights
 from limbwatch.store.records import (
     DeviceEvent,
     SensorAssignment,
+    SensorStatus,
     Subject,
+    Token,
     night_date,
     night_window,
 )
@@ -128,3 +131,72 @@ def test_closed_record_store_is_unavailable(tmp_path: Path) -> None:
     records.close()
     with pytest.raises(StoreUnavailable, match="closed"):
         records.subjects()
+
+
+def test_tokens_shares_and_revocation(stores: tuple[SqliteSampleStore, SqliteRecordStore]) -> None:
+    _, records = stores
+    records.put_subject(KID)
+    care = Token("mum", "caregiver", "kid", "ab" * 32, 1.0, None)
+    doc = Token("dr", "clinician", None, "cd" * 32, 2.0, None)
+    records.put_token(care)
+    records.put_token(doc)
+    with pytest.raises(Conflict):
+        records.put_token(Token("mum", "admin", None, "ef" * 32, 3.0, None))
+    with pytest.raises(NotFound):
+        records.put_token(Token("dad", "caregiver", "nobody", "01" * 32, 3.0, None))
+    assert records.token_by_digest("cd" * 32) == doc and records.token_by_digest("00") is None
+    assert records.tokens() == [doc, care]
+    records.put_share("kid", "dr")
+    records.put_share("kid", "dr")  # again: no change
+    assert records.shared_subjects("dr") == {"kid"}
+    records.delete_share("kid", "dr")
+    with pytest.raises(NotFound):
+        records.delete_share("kid", "dr")
+    records.put_share("kid", "dr")
+    records.revoke_token("dr", now=9.0)
+    revoked = records.token("dr")
+    assert revoked is not None and revoked.revoked == 9.0
+    assert records.shared_subjects("dr") == set()  # a revoked token's shares go with it
+    with pytest.raises(NotFound):
+        records.revoke_token("nobody", now=9.0)
+
+
+def test_journal_notes_by_time(stores: tuple[SqliteSampleStore, SqliteRecordStore]) -> None:
+    _, records = stores
+    records.put_subject(KID)
+    late = records.add_note("kid", T0 + 60, "fever", "38.5")
+    early = records.add_note("kid", T0, "feeding", "")
+    assert records.notes("kid", T0, T0 + 61) == [early, late]
+    assert records.notes("kid", T0 + 1, T0 + 60) == []
+    assert late.id != early.id and late.kind == "fever"
+
+
+def test_night_events_are_replaced_with_the_report_and_filtered(
+    stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    samples, records = stores
+    records.put_subject(KID)
+    samples.write_chunks(leg_chunks("left", 10))
+    (night,) = refresh_nights(samples, records, KID, now=1.0)
+    lm = NightEvent("lm", T0 + 1, T0 + 2, "left", {"in_sleep": True, "bilateral_group": None})
+    series = NightEvent("plm_series", T0, T0 + 90, None, {"count": 4})
+    records.put_report(night.id, "1", "{}", {}, [], 2.0, [series, lm])
+    assert records.night_events(night.id) == [series, lm]
+    assert records.night_events(night.id, kinds=["lm"]) == [lm]
+    assert records.night_events(night.id, start=T0 + 2.5, end=T0 + 100) == [series]
+    records.put_report(night.id, "2", "{}", {}, [], 3.0, [lm])  # re-analysis replaces them
+    assert records.night_events(night.id) == [lm]
+
+
+def test_status_snapshots_have_growing_ids(
+    stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    _, records = stores
+    a = SensorStatus("LW-left", "kid", "left", T0, True, 80.0, T0, True, T0 - 5)
+    b = SensorStatus("LW-x", "other", "right", T0 + 1, False, None, None, None, None)
+    first = records.put_status([a])
+    last = records.put_status([b, a])
+    assert last == first + 2
+    assert [s for _, s in records.statuses_since(first)] == [b, a]
+    assert records.statuses_since(0, subjects=["other"]) == [(first + 1, b)]
+    assert [i for i, _ in records.statuses_since(0, since_time=T0 + 0.5)] == [first + 1]

@@ -74,6 +74,7 @@ def test_a_night_is_analysed_once_after_the_quiet_period_and_not_again_after_a_r
     assert stored[1] == direct.to_report().model_dump_json()
     assert ready.figures["plm_index"] == direct.figures().plm_index
     assert list(ready.flags) == [f.code for f in direct.to_report().flags]
+    assert again.records.night_events(night.id) == direct.events()
 
 
 def test_caregiver_ending_the_night_and_reanalysis(

@@ -5,8 +5,9 @@ Each round (`AnalysisService.poll`):
 2. a night is *over* when a caregiver said so, or when it has had no new data for `quiet_s`
    (measured on the service's clock: the store's time, simulated in compressed demos);
 3. an over night without a report, with data newer than its report, or with a re-analysis asked
-   for, is analysed from the samples; the report, its figures and flags are stored in one
-   transaction (the previous report stays until then); a failure is recorded with its reason.
+   for, is analysed from the samples; the report, its figures, flags and events
+   (`NightResult.events`) are stored in one transaction (the previous report stays until then);
+   a failure is recorded with its reason.
 
 All state is in the record store, so a restart repeats no finished work and loses none pending.
 """
@@ -92,7 +93,7 @@ class AnalysisService:
         report = result.to_report()
         self.records.put_report(night.id, ALGORITHM_VERSION, report.model_dump_json(),
                                 asdict(result.figures()), [f.code for f in report.flags],
-                                self.now())
+                                self.now(), result.events())
         log.info("night %d (%s %s) analysed", night.id, night.subject_id, night.date)
         return result
 

@@ -21,18 +21,21 @@ from limbwatch.store.samples import SampleStore
 
 
 def refresh_nights(samples: SampleStore, records: RecordStore, subject: Subject,
-                   now: float) -> list[NightRecord]:
+                   now: float, *, since: float | None = None) -> list[NightRecord]:
     """Create or widen the subject's nights from the samples stored, oldest first.
 
-    Looks from the newest night already recorded (late backfill can widen it) to the newest
-    data; `now` (Unix s, the store's clock) is when a night's data was last seen to grow.
+    Looks from the newest night already recorded (late backfill can widen it), or from the
+    night of Unix time `since` (an import of an older night), to the newest data; `now` (Unix s,
+    the store's clock) is when a night's data was last seen to grow.
     """
     whole = samples.extent(subject.id)
     if whole is None:
         return []
     known = records.nights(subject.id, limit=1)
     day = night_date(whole.first, subject.time_zone)
-    if known:
+    if since is not None:
+        day = max(day, night_date(since, subject.time_zone))
+    elif known:
         day = max(day, known[0].date)
     last = night_date(whole.last, subject.time_zone)
     found = []

@@ -19,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal, Protocol, get_args
 from zoneinfo import ZoneInfo
 
+from limbwatch.events import EventKind, NightEvent
 from limbwatch.recording import Side
 
 NightStatus = Literal["recording", "waiting", "analysing", "ready", "failed"]
@@ -26,6 +27,12 @@ NIGHT_STATUSES: tuple[NightStatus, ...] = get_args(NightStatus)
 NIGHT_SPLIT_HOUR = 12  # local time at which one night ends and the next begins (OSCAR, Luna)
 
 Detail = Mapping[str, float | int | str | bool | None]
+
+Role = Literal["caregiver", "clinician", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+NoteKind = Literal["feeding", "fever", "medication", "supplement", "shaking_seen",
+                   "stopped_when_held", "woke", "other"]
+NOTE_KINDS: tuple[NoteKind, ...] = get_args(NoteKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,44 @@ class DeviceEvent:
     detail: Detail
 
 
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An API token: only the SHA-256 (hex) of the secret is stored, never the secret."""
+
+    name: str  # unique, what a caregiver shares a subject with
+    role: Role
+    subject_id: str | None  # the caregiver's child; None for the other roles
+    digest: str  # hex SHA-256 of the token
+    created: float  # Unix s
+    revoked: float | None  # Unix s, None while valid
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A caregiver's journal note."""
+
+    id: int
+    subject_id: str
+    time: float  # Unix s
+    kind: NoteKind
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SensorStatus:
+    """What the gateway last knew of one sensor (one live-status snapshot)."""
+
+    serial: str
+    subject_id: str
+    side: Side
+    time: float  # Unix s of the snapshot
+    connected: bool
+    battery_pct: float | None
+    last_packet: float | None  # Unix s of the last packet received
+    on_ankle: bool | None  # None: not known yet
+    last_movement: float | None  # Unix s
+
+
 def night_window(day: date, time_zone: str) -> tuple[float, float]:
     """Unix s [start, end) of the night of local evening date `day`: noon to noon, local."""
     zone = ZoneInfo(time_zone)
@@ -124,8 +169,10 @@ class RecordStore(Protocol):
 
     # reports
     def put_report(self, night_id: int, algorithm_version: str, report_json: str,
-                   figures: Detail, flags: Sequence[str], now: float) -> None:
-        """Store (or replace, in one transaction) the night's report; the night becomes ready."""
+                   figures: Detail, flags: Sequence[str], now: float,
+                   events: Sequence[NightEvent] = ()) -> None:
+        """Store (or replace, in one transaction) the night's report and its events; the night
+        becomes ready."""
 
     def report(self, night_id: int) -> tuple[str, str] | None:
         """(algorithm_version, report JSON) of the stored report, None before the first."""
@@ -136,5 +183,49 @@ class RecordStore(Protocol):
 
     def device_events(self, subject: str, start: float, end: float) -> list[DeviceEvent]:
         """The subject's events with start <= time < end, in time (then write) order."""
+
+    # night events (of the stored report)
+    def night_events(self, night_id: int, *, kinds: Sequence[EventKind] | None = None,
+                     start: float | None = None, end: float | None = None) -> list[NightEvent]:
+        """The night's events of `kinds` (default all) overlapping [start, end), by start."""
+
+    # tokens and shares
+    def put_token(self, token: Token) -> None:
+        """Add a token; Conflict if the name is taken, NotFound for a caregiver's missing
+        subject."""
+
+    def token(self, name: str) -> Token | None: ...
+
+    def token_by_digest(self, digest: str) -> Token | None: ...
+
+    def tokens(self) -> list[Token]: ...
+
+    def revoke_token(self, name: str, now: float) -> None:
+        """Revoke a token (NotFound if there is none of that name); its shares go too."""
+
+    def put_share(self, subject_id: str, token_name: str) -> None:
+        """Let the clinician token `token_name` read the subject (again: no change)."""
+
+    def delete_share(self, subject_id: str, token_name: str) -> None:
+        """NotFound if the subject was not shared with that token."""
+
+    def shared_subjects(self, token_name: str) -> set[str]: ...
+
+    # journal
+    def add_note(self, subject_id: str, time: float, kind: NoteKind, text: str) -> Note: ...
+
+    def notes(self, subject_id: str, start: float, end: float,
+              limit: int | None = None) -> list[Note]:
+        """The subject's notes with start <= time < end, oldest first."""
+
+    # live status
+    def put_status(self, statuses: Sequence[SensorStatus]) -> int:
+        """Append snapshots (all or none); the id of the last one (ids only ever grow)."""
+
+    def statuses_since(self, after_id: int, *, since_time: float | None = None,
+                       subjects: Sequence[str] | None = None
+                       ) -> list[tuple[int, SensorStatus]]:
+        """(id, snapshot) with id > after_id (and time >= since_time), of `subjects` (default
+        all), by id."""
 
     def close(self) -> None: ...

@@ -4,7 +4,8 @@ the records and its chunk tables stay empty."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2  # 1: samples, reports by night start and events (before records existed)
+SCHEMA_VERSION = 3  # 1: samples, reports by night start and events (before records existed);
+# 2: records without night events, tokens, shares, journal and live status
 APPLICATION_ID = int.from_bytes(b"LWst", "big")  # PRAGMA application_id of a limbwatch store
 WHAT = "limbwatch store"
 
@@ -76,6 +77,49 @@ RECORD_TABLES = (
         detail TEXT NOT NULL
     )""",
     "CREATE INDEX device_events_by_subject_time ON device_events (subject, time)",
+    """CREATE TABLE night_events (
+        id INTEGER PRIMARY KEY,
+        night_id INTEGER NOT NULL REFERENCES nights (id),
+        kind TEXT NOT NULL,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        side TEXT CHECK (side IN ('left', 'right', 'bilateral')),
+        detail TEXT NOT NULL
+    )""",
+    "CREATE INDEX night_events_by_night ON night_events (night_id, start)",
+    """CREATE TABLE tokens (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('caregiver', 'clinician', 'admin')),
+        subject_id TEXT REFERENCES subjects (id),
+        digest TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        revoked REAL
+    )""",
+    """CREATE TABLE shares (
+        subject_id TEXT NOT NULL REFERENCES subjects (id),
+        token_name TEXT NOT NULL REFERENCES tokens (name),
+        PRIMARY KEY (subject_id, token_name)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_id TEXT NOT NULL REFERENCES subjects (id),
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL
+    )""",
+    "CREATE INDEX journal_by_subject_time ON journal (subject_id, time)",
+    """CREATE TABLE sensor_status (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        serial TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('left', 'right')),
+        time REAL NOT NULL,
+        connected INTEGER NOT NULL,
+        battery_pct REAL,
+        last_packet REAL,
+        on_ankle INTEGER,
+        last_movement REAL
+    )""",
 )
 
 TABLES = SAMPLE_TABLES + RECORD_TABLES

@@ -12,7 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from limbwatch.errors import NotFound
+from limbwatch.errors import Conflict, NotFound
+from limbwatch.events import EventKind, NightEvent
 from limbwatch.recording import as_side
 from limbwatch.store import schema
 from limbwatch.store.records import (
@@ -20,8 +21,12 @@ from limbwatch.store.records import (
     DeviceEvent,
     NightRecord,
     NightStatus,
+    Note,
+    NoteKind,
     SensorAssignment,
+    SensorStatus,
     Subject,
+    Token,
 )
 from limbwatch.store.samples import StoreUnavailable
 from limbwatch.store.sqlite_base import GuardedSqlite, Synchronous
@@ -29,6 +34,21 @@ from limbwatch.store.sqlite_base import GuardedSqlite, Synchronous
 _NIGHT_COLUMNS = """n.id, n.subject_id, n.date, n.start, n.end, n.status, n.data_changed,
     n.ended, r.algorithm_version, n.failure, r.figures, r.flags, n.reanalyse"""
 _SELECT_NIGHTS = f"SELECT {_NIGHT_COLUMNS} FROM nights n LEFT JOIN reports r ON r.night_id = n.id"
+
+
+_TOKEN_COLUMNS = "name, role, subject_id, digest, created, revoked"
+_STATUS_COLUMNS = """id, serial, subject_id, side, time, connected, battery_pct, last_packet,
+    on_ankle, last_movement"""
+
+
+def _optional_bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _status(row: tuple[Any, ...]) -> tuple[int, SensorStatus]:
+    id_, serial, subject_id, side, t, connected, battery, last_packet, on_ankle, moved = row
+    return int(id_), SensorStatus(serial, subject_id, as_side(side), t, bool(connected), battery,
+                                  last_packet, _optional_bool(on_ankle), moved)
 
 
 def _night(row: tuple[Any, ...]) -> NightRecord:
@@ -152,8 +172,14 @@ class SqliteRecordStore(GuardedSqlite):
     # --- reports -----------------------------------------------------------------------------
 
     def put_report(self, night_id: int, algorithm_version: str, report_json: str,
-                   figures: Detail, flags: Sequence[str], now: float) -> None:
+                   figures: Detail, flags: Sequence[str], now: float,
+                   events: Sequence[NightEvent] = ()) -> None:
+        rows = [(int(night_id), e.kind, float(e.start), float(e.end), e.side,
+                 json.dumps(dict(e.detail))) for e in events]
         with self._transaction("store the report (the previous one is kept)") as db:
+            db.execute("DELETE FROM night_events WHERE night_id = ?", (int(night_id),))
+            db.executemany("INSERT INTO night_events (night_id, kind, start, end, side, detail) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.execute(
                 """INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (night_id) DO UPDATE
                 SET algorithm_version = excluded.algorithm_version, report = excluded.report,
@@ -197,3 +223,119 @@ class SqliteRecordStore(GuardedSqlite):
                         json.loads(detail))
             for side, time, kind, detail in rows
         ]
+
+    # --- night events ------------------------------------------------------------------------
+
+    def night_events(self, night_id: int, *, kinds: Sequence[EventKind] | None = None,
+                     start: float | None = None, end: float | None = None) -> list[NightEvent]:
+        where, args = ["night_id = ?"], list[Any]([int(night_id)])
+        if kinds is not None:
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            args += list(kinds)
+        if start is not None:
+            where.append("end >= ?")
+            args.append(float(start))
+        if end is not None:
+            where.append("start < ?")
+            args.append(float(end))
+        with self._reading("read the night's events") as db:
+            rows = db.execute("SELECT kind, start, end, side, detail FROM night_events WHERE "
+                              f"{' AND '.join(where)} ORDER BY start, id", args).fetchall()
+        return [NightEvent(kind, a, b, side, json.loads(detail))
+                for kind, a, b, side, detail in rows]
+
+    # --- tokens and shares -------------------------------------------------------------------
+
+    def put_token(self, token: Token) -> None:
+        with self._transaction(f"add the token {token.name!r} (nothing changed)") as db:
+            if token.subject_id is not None and db.execute(
+                    "SELECT 1 FROM subjects WHERE id = ?", (token.subject_id,)).fetchone() is None:
+                raise NotFound(f"no subject {token.subject_id!r} (see `limbwatch subject`)")
+            if db.execute("SELECT 1 FROM tokens WHERE name = ?", (token.name,)).fetchone():
+                raise Conflict(f"a token named {token.name!r} exists already; pick another name")
+            db.execute(f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                       (token.name, token.role, token.subject_id, token.digest,
+                        float(token.created), token.revoked))
+
+    def _tokens(self, where: str, args: tuple[Any, ...]) -> list[Token]:
+        with self._reading("read tokens") as db:
+            rows = db.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens {where} ORDER BY name",
+                              args).fetchall()
+        return [Token(*row) for row in rows]
+
+    def token(self, name: str) -> Token | None:
+        return next(iter(self._tokens("WHERE name = ?", (name,))), None)
+
+    def token_by_digest(self, digest: str) -> Token | None:
+        return next(iter(self._tokens("WHERE digest = ?", (digest,))), None)
+
+    def tokens(self) -> list[Token]:
+        return self._tokens("", ())
+
+    def revoke_token(self, name: str, now: float) -> None:
+        with self._transaction(f"revoke the token {name!r}") as db:
+            if db.execute("UPDATE tokens SET revoked = coalesce(revoked, ?) WHERE name = ?",
+                          (float(now), name)).rowcount == 0:
+                raise NotFound(f"no token named {name!r} (see `limbwatch token list`)")
+            db.execute("DELETE FROM shares WHERE token_name = ?", (name,))
+
+    def put_share(self, subject_id: str, token_name: str) -> None:
+        with self._transaction(f"share {subject_id!r} with {token_name!r}") as db:
+            db.execute("INSERT OR IGNORE INTO shares VALUES (?, ?)", (subject_id, token_name))
+
+    def delete_share(self, subject_id: str, token_name: str) -> None:
+        with self._transaction(f"stop sharing {subject_id!r} with {token_name!r}") as db:
+            if db.execute("DELETE FROM shares WHERE subject_id = ? AND token_name = ?",
+                          (subject_id, token_name)).rowcount == 0:
+                raise NotFound(f"{subject_id!r} is not shared with {token_name!r}")
+
+    def shared_subjects(self, token_name: str) -> set[str]:
+        with self._reading("read shares") as db:
+            rows = db.execute("SELECT subject_id FROM shares WHERE token_name = ?",
+                              (token_name,)).fetchall()
+        return {row[0] for row in rows}
+
+    # --- journal -----------------------------------------------------------------------------
+
+    def add_note(self, subject_id: str, time: float, kind: NoteKind, text: str) -> Note:
+        with self._transaction("add the note (nothing stored)") as db:
+            cursor = db.execute("INSERT INTO journal (subject_id, time, kind, text) "
+                                "VALUES (?, ?, ?, ?)", (subject_id, float(time), kind, text))
+        return Note(int(cursor.lastrowid or 0), subject_id, float(time), kind, text)
+
+    def notes(self, subject_id: str, start: float, end: float,
+              limit: int | None = None) -> list[Note]:
+        sql = ("SELECT id, subject_id, time, kind, text FROM journal WHERE subject_id = ? "
+               "AND time >= ? AND time < ? ORDER BY time, id")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._reading("read the journal") as db:
+            rows = db.execute(sql, (subject_id, float(start), float(end))).fetchall()
+        return [Note(*row) for row in rows]
+
+    # --- live status -------------------------------------------------------------------------
+
+    def put_status(self, statuses: Sequence[SensorStatus]) -> int:
+        rows = [(s.serial, s.subject_id, as_side(s.side), float(s.time), int(s.connected),
+                 s.battery_pct, s.last_packet, None if s.on_ankle is None else int(s.on_ankle),
+                 s.last_movement) for s in statuses]
+        with self._transaction(f"store {len(rows)} status snapshots (none was stored)") as db:
+            db.executemany(f"INSERT INTO sensor_status ({_STATUS_COLUMNS.split(', ', 1)[1]}) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            last = db.execute("SELECT max(id) FROM sensor_status").fetchone()[0]
+        return int(last or 0)
+
+    def statuses_since(self, after_id: int, *, since_time: float | None = None,
+                       subjects: Sequence[str] | None = None
+                       ) -> list[tuple[int, SensorStatus]]:
+        where, args = ["id > ?"], list[Any]([int(after_id)])
+        if since_time is not None:
+            where.append("time >= ?")
+            args.append(float(since_time))
+        if subjects is not None:
+            where.append(f"subject_id IN ({', '.join('?' * len(subjects))})")
+            args += list(subjects)
+        with self._reading("read live status") as db:
+            rows = db.execute(f"SELECT {_STATUS_COLUMNS} FROM sensor_status "
+                              f"WHERE {' AND '.join(where)} ORDER BY id", args).fetchall()
+        return [_status(row) for row in rows]

@@ -1,0 +1,45 @@
+"""The HTTP service: `create_app(samples, records)` builds the FastAPI application on stores."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from api import errors
+from api.auth import FailureLimit
+from api.context import Context, Settings
+from api.routes import imports, live, nights, session, subjects
+from limbwatch.store.records import RecordStore
+from limbwatch.store.samples import SampleStore
+
+DESCRIPTION = """Night reports, events, signals, trends, the caregiver journal and live sensor
+status of limbwatch (contract: night-report.md section 4). Every `/api/v1/` path needs
+`Authorization: Bearer TOKEN` or the session cookie of `POST /api/v1/session`."""
+
+
+def create_app(samples: SampleStore, records: RecordStore, *,
+               now: Callable[[], float] = time.time, settings: Settings | None = None) -> FastAPI:
+    """The application on these stores; `now` is the store's clock (Unix s)."""
+    settings = settings or Settings()
+    app = FastAPI(title="limbwatch", version="1", description=DESCRIPTION)
+    app.state.ctx = Context(samples, records, now, settings)
+    app.state.failures = FailureLimit(settings.auth_failures_per_min)
+    errors.install(app)
+    limit = 2 * settings.max_upload_bytes + 2**20  # two files and the form around them
+
+    @app.middleware("http")
+    async def refuse_large(request: Request, call_next: Callable[..., Any]) -> Response:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            return JSONResponse({"detail": f"the request is over the {limit} byte limit"},
+                                status_code=413)
+        response: Response = await call_next(request)
+        return response
+
+    for module in (session, subjects, nights, live, imports):
+        app.include_router(module.router)
+    return app
