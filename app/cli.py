@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -138,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--speed", type=float, default=600.0,
                    help="how much faster than real time the night runs (default 600)")
     d.add_argument("-o", "--out-dir", type=Path, default=Path("out/demo"))
+    d.add_argument("--no-serve", action="store_true", help="stop after the report")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8000, help="0 takes a free port (default 8000)")
     d.set_defaults(run=_demo)
     return p
 
@@ -208,11 +211,12 @@ def _date(text: str) -> date:
 
 
 @contextmanager
-def _stores(url: str) -> Iterator[tuple[SampleStore, RecordStore]]:
-    """The sample and record stores of a store URL that must exist already."""
+def _stores(url: str, *, create: bool = False) -> Iterator[tuple[SampleStore, RecordStore]]:
+    """The sample and record stores of a store URL (which must exist unless `create`)."""
     from limbwatch.store.open import open_records, open_samples
 
-    with open_samples(url, create=False) as samples, open_records(url, create=False) as records:
+    with open_samples(url, create=create) as samples, \
+            open_records(url, create=create) as records:
         yield samples, records
 
 
@@ -281,35 +285,50 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    with _stores(args.store, create=True) as (samples, records):
+        _serve_stores(samples, records, args.host, args.port, worker=not args.no_worker,
+                      banner=lambda url: [f"Serving {url} (docs at {url}docs)"])
+    return 0
+
+
+def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: int, *,
+                  worker: bool, banner: Callable[[str], list[str]]) -> None:
+    """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
+    SIGTERM; once it listens, print `banner(url)` line by line. Port 0 takes a free one."""
     import asyncio
     import logging
 
     import uvicorn
 
     from api.app import create_app
-    from limbwatch.store.open import open_records, open_samples
     from worker.service import AnalysisService, run_service
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    with open_samples(args.store) as samples, open_records(args.store) as records:
-        app = create_app(samples, records, now=time.time)
-        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
-                                               log_level="warning", access_log=False))
+    app = create_app(samples, records, now=time.time)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           access_log=False))
 
-        async def run() -> None:
-            stop = asyncio.Event()
-            service = AnalysisService(samples, records, now=time.time)
-            worker = None if args.no_worker else asyncio.create_task(run_service(service, stop))
-            print(f"Serving http://{args.host}:{args.port}/ (docs at /docs)", flush=True)
-            try:
-                await server.serve()
-            finally:
-                stop.set()
-                if worker is not None:
-                    await worker
+    async def run() -> None:
+        stop = asyncio.Event()
+        service = AnalysisService(samples, records, now=time.time)
+        tasks = [asyncio.create_task(server.serve())]
+        if worker:
+            tasks.append(asyncio.create_task(run_service(service, stop)))
+        while not server.started and not tasks[0].done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            bound = server.servers[0].sockets[0].getsockname()[1]
+            for line in banner(f"http://{host}:{bound}/"):
+                print(line, flush=True)
+        try:
+            await tasks[0]
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks[1:])
+        if not server.started:
+            raise Unavailable(f"cannot listen on {host}:{port} (is the port in use?)")
 
-        asyncio.run(run())
-    return 0
+    asyncio.run(run())
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -359,6 +378,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from analysis.figure import draw_night
+    from api.auth import make_token
     from app.demo import SUBJECT, check_against_truth, default_rig, run_demo
     from limbwatch.store.nights import refresh_nights
     from worker.service import AnalysisService
@@ -374,17 +394,26 @@ def _demo(args: argparse.Namespace) -> int:
         result = service.analyse(night)
         night = records.night(night.id) or night
         stored = records.report(night.id)
-    if result is None or stored is None:
-        raise BadInput(f"the demo night was not analysed: {night.failure}")
-    report_path = args.out_dir / "report.json"
-    report_path.write_text(stored[1] + "\n")
-    picture = draw_night(result, args.out_dir / "night.png")
-    print("Collected over BLE into the store; checked against what the sensors measured:")
-    for line in check_against_truth(store_path, args.out_dir):
-        print(f"  {line}")
-    print(result.summary())
-    print(f"Night {night.id} ({night.date}): {night.status}, algorithm {night.algorithm_version}")
-    print(f"Store: {store_path}\nReport: {report_path}\nPicture: {picture}")
+        if result is None or stored is None:
+            raise BadInput(f"the demo night was not analysed: {night.failure}")
+        report_path = args.out_dir / "report.json"
+        report_path.write_text(stored[1] + "\n")
+        picture = draw_night(result, args.out_dir / "night.png")
+        print("Collected over BLE into the store; checked against what the sensors measured:")
+        for line in check_against_truth(store_path, args.out_dir):
+            print(f"  {line}")
+        print(result.summary())
+        print(f"Night {night.id} ({night.date}): {night.status}, "
+              f"algorithm {night.algorithm_version}")
+        print(f"Store: {url}\nReport: {report_path}\nPicture: {picture}")
+        if args.no_serve:
+            return 0
+        name = f"demo-caregiver-{int(time.time())}"
+        secret, token = make_token(name, "caregiver", SUBJECT, time.time())
+        records.put_token(token)
+        _serve_stores(samples, records, args.host, args.port, worker=True,
+                      banner=lambda address: [f"Dashboard: {address}", f"Token: {secret}",
+                                              "Serving until Ctrl-C."])
     return 0
 
 
