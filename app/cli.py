@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="the analysis service: analyse nights once they end")
     w.add_argument("--store", metavar="URL", required=True)
-    w.add_argument("--quiet-min", type=float, default=30.0,
+    w.add_argument("--quiet-min", type=float,
                    help="minutes without new data after which a night is over (default 30)")
     w.add_argument("--once", action="store_true", help="one round, then exit")
     w.set_defaults(run=_worker)
@@ -115,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--no-worker", action="store_true",
                     help="do not run the analysis service inside (run `limbwatch worker`)")
+    sv.add_argument("--quiet-min", type=float,
+                    help="the analysis service's quiet period, minutes (see worker)")
     sv.set_defaults(run=_serve)
 
     t = sub.add_parser("token", help="API tokens: create (printed once), revoke, list")
@@ -264,11 +266,11 @@ def _worker(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from worker.service import AnalysisService, run_service
+    from worker.service import run_service
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with _stores(args.store) as (samples, records):
-        service = AnalysisService(samples, records, now=time.time, quiet_s=args.quiet_min * 60)
+        service = _analysis_service(samples, records, args.quiet_min)
         if args.once:
             service.poll()
             return 0
@@ -287,12 +289,24 @@ def _worker(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     with _stores(args.store, create=True) as (samples, records):
         _serve_stores(samples, records, args.host, args.port, worker=not args.no_worker,
+                      quiet_min=args.quiet_min,
                       banner=lambda url: [f"Serving {url} (docs at {url}docs)"])
     return 0
 
 
+def _analysis_service(samples: SampleStore, records: RecordStore,
+                      quiet_min: float | None) -> AnalysisService:
+    """The analysis service on the stores, on the host's clock; its default quiet period unless
+    `quiet_min` is given."""
+    from worker.service import QUIET_S, AnalysisService
+
+    quiet_s = QUIET_S if quiet_min is None else quiet_min * 60
+    return AnalysisService(samples, records, now=time.time, quiet_s=quiet_s)
+
+
 def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: int, *,
-                  worker: bool, banner: Callable[[str], list[str]]) -> None:
+                  worker: bool, banner: Callable[[str], list[str]],
+                  quiet_min: float | None = None) -> None:
     """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
     SIGTERM; once it listens, print `banner(url)` line by line. Port 0 takes a free one."""
     import asyncio
@@ -301,7 +315,7 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
     import uvicorn
 
     from api.app import create_app
-    from worker.service import AnalysisService, run_service
+    from worker.service import run_service
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     app = create_app(samples, records, now=time.time)
@@ -310,7 +324,7 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
 
     async def run() -> None:
         stop = asyncio.Event()
-        service = AnalysisService(samples, records, now=time.time)
+        service = _analysis_service(samples, records, quiet_min)
         tasks = [asyncio.create_task(server.serve())]
         if worker:
             tasks.append(asyncio.create_task(run_service(service, stop)))

@@ -13,11 +13,13 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from ingest.central import Backend, Ingester, SensorStatus, SensorTarget
 from ingest.spool import Spool
 from limbwatch.config import ConfigError, GatewayConfig, load_config
+from limbwatch.store.records import RecordStore, SensorAssignment, Subject
 from limbwatch.store.samples import StoreUnavailable
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
@@ -41,6 +43,7 @@ async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
     config.spool_path.parent.mkdir(parents=True, exist_ok=True)
     store = SqliteSampleStore(config.store_path, synchronous="FULL")
     records = SqliteRecordStore(config.store_path)
+    register_sensors(records, config)
     spool = Spool(config.spool_path)
     try:
         yield Ingester(
@@ -54,6 +57,20 @@ async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
         spool.close()
         records.close()
         store.close()
+
+
+def register_sensors(records: RecordStore, config: GatewayConfig) -> None:
+    """Record which leg of which subject each configured sensor is on; a subject the record
+    store does not know yet is added under its id, in UTC (`limbwatch subject` sets its name,
+    birth date and time zone)."""
+    for subject_id in dict.fromkeys(s.subject for s in config.sensors):
+        sensors = tuple(SensorAssignment(s.serial, s.side) for s in config.sensors
+                        if s.subject == subject_id)
+        known = records.subject(subject_id)
+        if known is None:
+            records.put_subject(Subject(subject_id, subject_id, None, "UTC", sensors))
+        elif set(known.sensors) != set(sensors):
+            records.put_subject(replace(known, sensors=sensors))
 
 
 async def run_gateway(config: GatewayConfig, stop: asyncio.Event,

@@ -1,0 +1,84 @@
+"""Issue 7 acceptance, the whole path with real processes: simulated sensors (`limbwatch sim`)
+-> the gateway (`limbwatch ingest`) -> the store -> the analysis service inside `limbwatch
+serve` notices that the night has ended (no new data for its quiet period) -> the report over
+HTTP equals the analysis of the same stored samples."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from test_ingest_restart import RIG, SPEED, START, gateway
+
+from analysis.night import analyze_night
+from limbwatch.store.nights import night_recordings
+from limbwatch.store.sqlite import SqliteSampleStore
+from limbwatch.store.sqlite_records import SqliteRecordStore
+
+QUIET_MIN = 0.1  # 6 real s without new data ends the night (the worker polls every 10 s)
+
+
+def cli(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "app.cli", *args], text=True,
+                            **kwargs)  # type: ignore[call-overload]
+
+
+def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path) -> None:
+    (tmp_path / "rig.toml").write_text(RIG)
+    db = tmp_path / "store.db"
+    anchor = time.time() + 3.0
+    sim = cli("sim", "--rig", str(tmp_path / "rig.toml"), "--speed", str(SPEED), "--start",
+              str(START), "--anchor", str(anchor), stdout=subprocess.PIPE)
+    procs = [sim]
+    try:
+        assert sim.stdout is not None
+        endpoint = sim.stdout.readline().strip().removeprefix("HCI tcp://")
+        config = tmp_path / "gateway.toml"
+        config.write_text(gateway(endpoint, anchor))
+        log = (tmp_path / "services.log").open("w")
+        procs.append(cli("ingest", "--config", str(config), stdout=log, stderr=log))
+        token = subprocess.run(
+            [sys.executable, "-m", "app.cli", "token", "create", "--store", str(db), "--role",
+             "admin", "--name", "ops"], capture_output=True, text=True, check=True).stdout.strip()
+        serve = cli("serve", "--store", str(db), "--port", "0", "--quiet-min", str(QUIET_MIN),
+                    stdout=subprocess.PIPE, stderr=log)
+        procs.append(serve)
+        assert serve.stdout is not None
+        url = serve.stdout.readline().split()[1]
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                           timeout=10)
+        deadline = anchor + 1800 / SPEED + 120  # the night, then the quiet period and a poll
+        night = None
+        while time.time() < deadline:
+            nights = api.get("/api/v1/subjects/kid/nights")
+            if nights.status_code == 200 and nights.json()["nights"]:
+                night = nights.json()["nights"][0]
+                if night["status"] == "ready":
+                    break
+            time.sleep(2.0)
+        assert night is not None and night["status"] == "ready", night
+        assert time.time() > anchor + 1800 / SPEED  # not before the night was over
+        report = api.get(f"/api/v1/nights/{night['id']}/report")
+        assert report.status_code == 200
+        served = report.json()
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in reversed(procs):
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    with SqliteSampleStore(db, create=False) as samples, SqliteRecordStore(db) as records:
+        stored = records.night(night["id"])
+        assert stored is not None
+        direct = analyze_night(night_recordings(samples, stored))
+    expected = json.loads(direct.to_report().model_dump_json())
+    assert served.pop("algorithm_version") == stored.algorithm_version
+    assert served == expected
+    assert [s["side"] for s in served["sensors"]] == ["left", "right"]
