@@ -12,10 +12,10 @@ from test_store import SIDES, T0, leg_chunks, sim_chunks
 from api.auth import make_token
 from firmware_sim.night import simulate_night
 from firmware_sim.scenario import load_scenario
+from limbwatch.store.nights import refresh_nights
 from limbwatch.store.records import SensorAssignment, Subject
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
-from limbwatch.store.nights import refresh_nights
 from worker.service import AnalysisService
 
 NOW = T0 + 3 * 86400.0  # the store's clock in the tests
