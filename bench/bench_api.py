@@ -27,7 +27,7 @@ from analysis.night import analyze_night
 from api.auth import make_token
 from firmware_sim.night import simulate_night
 from firmware_sim.scenario import load_scenario
-from limbwatch.recording import recording_from_arrays
+from limbwatch.recording import Side, recording_from_arrays
 from limbwatch.store.nights import refresh_nights
 from limbwatch.store.records import Subject
 from limbwatch.store.samples import Chunk
@@ -38,14 +38,15 @@ T0 = 1795203000.0  # 2026-11-20 19:30 UTC
 FS = 25.0
 HOURS = 8.0
 CHUNK = 250
+SIDES: tuple[Side, Side] = ("left", "right")
 
 
 def build(path: Path) -> tuple[str, int]:
     """The store; (an admin token, a night id)."""
     samples, records = SqliteSampleStore(path), SqliteRecordStore(path)
     sim = simulate_night(load_scenario("mild_plms"), 4, duration_h=1.0)
-    recs = [recording_from_arrays(leg.time, leg.accel, side, fs=leg.fs)
-            for side, leg in sim.legs.items()]
+    recs = [recording_from_arrays(sim.legs[side].time, sim.legs[side].accel, side,
+                                  fs=sim.legs[side].fs) for side in SIDES]
     result = analyze_night(recs, age_months=None)
     report = result.to_report()
     rng = np.random.default_rng(0)
@@ -55,11 +56,11 @@ def build(path: Path) -> tuple[str, int]:
         records.put_subject(subject)
         for night in range(10):
             t0 = T0 + night * 86400
-            for side in ("left", "right"):
+            for side in SIDES:
                 counts = rng.normal(0, 20, (n, 3)).astype(np.int16)
                 counts[:, 2] += 2048
                 samples.write_chunks([
-                    Chunk(subject.id, side, f"{subject.id}-{side}", night, i, t0 + i / FS,  # type: ignore[arg-type]
+                    Chunk(subject.id, side, f"{subject.id}-{side}", night, i, t0 + i / FS,
                           1 / FS, counts[i : i + CHUNK], 2048)
                     for i in range(0, n, CHUNK)])
         for rec in refresh_nights(samples, records, subject, time.time()):
