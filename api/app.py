@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api import errors
 from api.auth import FailureLimit
 from api.context import Context, Settings
+from api.models import Problem
 from api.routes import imports, live, nights, session, subjects
 from limbwatch.store.records import RecordStore
 from limbwatch.store.samples import SampleStore
@@ -19,6 +20,16 @@ from limbwatch.store.samples import SampleStore
 DESCRIPTION = """Night reports, events, signals, trends, the caregiver journal and live sensor
 status of limbwatch (contract: night-report.md section 4). Every `/api/v1/` path needs
 `Authorization: Bearer TOKEN` or the session cookie of `POST /api/v1/session`."""
+
+
+# what any route may answer besides its own success (every body a Problem)
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": what} for code, what in (
+        (400, "a bad parameter or file"), (401, "no valid token"),
+        (403, "a subject the token may not see or change"), (404, "no such id"),
+        (409, "not in this state"), (413, "over the size limit"),
+        (429, "too many bad tokens from this address"), (503, "the store cannot be used now"))
+}
 
 
 def create_app(samples: SampleStore, records: RecordStore, *,
@@ -41,5 +52,5 @@ def create_app(samples: SampleStore, records: RecordStore, *,
         return response
 
     for module in (session, subjects, nights, live, imports):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=PROBLEMS)
     return app

@@ -115,7 +115,7 @@ def check_token(ctx: Context, request: Request, token: str) -> Principal:
     return Principal(found.name, found.role, found.subject_id, frozenset(shared))
 
 
-def principal(request: Request, ctx: Annotated[Context, Depends(context)],
+async def principal(request: Request, ctx: Annotated[Context, Depends(context)],
               bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
               cookie: Annotated[str | None, Depends(_cookie)]) -> Principal:
     """The request's principal from `Authorization: Bearer` or the session cookie, else 401."""
@@ -131,7 +131,7 @@ SubjectId = Annotated[str, Path(min_length=1, max_length=100)]
 NightId = Annotated[int, Path(ge=1, le=2**53)]
 
 
-def _subject(ctx: Context, who: Principal, subject_id: str, write: bool) -> Subject:
+def check_subject(ctx: Context, who: Principal, subject_id: str, write: bool) -> Subject:
     if not who.may_read(subject_id):
         raise Refused(f"this token may not see subject {subject_id!r}")
     if write and not who.may_write(subject_id):
@@ -151,19 +151,19 @@ def _night(ctx: Context, who: Principal, night_id: int, write: bool) -> NightRec
     return night
 
 
-def readable_subject(ctx: Ctx, who: Who, subject_id: SubjectId) -> Subject:
-    return _subject(ctx, who, subject_id, write=False)
+async def readable_subject(ctx: Ctx, who: Who, subject_id: SubjectId) -> Subject:
+    return check_subject(ctx, who, subject_id, write=False)
 
 
-def writable_subject(ctx: Ctx, who: Who, subject_id: SubjectId) -> Subject:
-    return _subject(ctx, who, subject_id, write=True)
+async def writable_subject(ctx: Ctx, who: Who, subject_id: SubjectId) -> Subject:
+    return check_subject(ctx, who, subject_id, write=True)
 
 
-def readable_night(ctx: Ctx, who: Who, night_id: NightId) -> NightRecord:
+async def readable_night(ctx: Ctx, who: Who, night_id: NightId) -> NightRecord:
     return _night(ctx, who, night_id, write=False)
 
 
-def writable_night(ctx: Ctx, who: Who, night_id: NightId) -> NightRecord:
+async def writable_night(ctx: Ctx, who: Who, night_id: NightId) -> NightRecord:
     return _night(ctx, who, night_id, write=True)
 
 

@@ -34,6 +34,6 @@ class Context:
     settings: Settings = field(default_factory=Settings)
 
 
-def context(request: Request) -> Context:
+async def context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx

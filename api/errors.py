@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 
 from limbwatch.errors import (
     BadInput,
@@ -46,5 +47,17 @@ async def _limbwatch_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 with every method of the path in Allow (Starlette names only one route's)."""
+    methods = sorted({
+        method for route in request.app.router.routes
+        if route.matches(request.scope)[0] != Match.NONE
+        for method in getattr(route, "methods", None) or ()
+    })
+    return JSONResponse({"detail": f"{request.method} is not allowed here"}, status_code=405,
+                        headers={"Allow": ", ".join(methods)})
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(LimbwatchError, _limbwatch_error)
+    app.add_exception_handler(405, _method_not_allowed)

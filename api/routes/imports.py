@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from api.auth import Ctx, Who, writable_subject
+from api.auth import Ctx, Who, check_subject
 from api.errors import TooLarge
 from api.imports import plausibility_warnings, recording_chunks
 from api.models import ImportOut, Problem
@@ -51,7 +51,7 @@ def import_night(ctx: Ctx, who: Who, subject_id: Annotated[str, Form(min_length=
     """Store one or two legs' CSV files as a night of the subject and have it analysed. The
     201 body lists plausibility warnings (m/s^2 instead of g, times near 1970, one file for
     both legs, over 24 h)."""
-    subject = writable_subject(ctx, who, subject_id)
+    subject = check_subject(ctx, who, subject_id, write=True)
     legs: tuple[tuple[Side, UploadFile | None], ...] = (("left", left), ("right", right))
     uploads = [(side, f) for side, f in legs if f is not None]
     if not uploads:
