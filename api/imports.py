@@ -1,17 +1,23 @@
 """Recordings imported as CSV files (contract section 1): samples as chunks under a
-pseudo-device, and the plausibility warnings that go with them (pure functions)."""
+pseudo-device, the plausibility warnings that go with them, and the import into the stores
+(used by `POST /api/v1/imports` and `limbwatch import`)."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+
 import numpy as np
 
-from limbwatch.recording import Recording
+from limbwatch.errors import Conflict
+from limbwatch.recording import G_MS2, Recording, check_overlap
 from limbwatch.report import iso_ms
-from limbwatch.store.samples import Chunk
+from limbwatch.store.nights import refresh_nights
+from limbwatch.store.records import RecordStore, Subject
+from limbwatch.store.samples import Chunk, SampleStore
 
 COUNTS_PER_G = 2048  # int16 holds +/-16 g, the reader's limit (limbwatch.recording.MAX_ABS_G)
 CHUNK_SAMPLES = 256
-G_MS2 = 9.80665
 OLD_TIME_S = 946_684_800.0  # 2000-01-01: earlier starts are times counted from zero
 
 
@@ -58,3 +64,35 @@ def plausibility_warnings(recs: list[Recording], same_file: bool) -> list[str]:
             f"{iso_ms(end)}), more than 24 h: it is analysed as one night per local evening, "
             "noon to noon (see night_ids)")
     return warnings
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    night_id: int  # the night holding most of the recording
+    night_ids: list[int]  # every night it touches (one per local evening, noon to noon)
+    device: str  # the pseudo-device its samples are stored under
+    warnings: list[str]
+
+
+def import_recordings(samples: SampleStore, records: RecordStore, subject: Subject,
+                      recs: list[Recording], *, same_file: bool, now: float) -> Imported:
+    """Store one or two legs' recordings as the subject's samples, mark the nights they touch
+    over (so the analysis service analyses them) and keep the plausibility warnings with those
+    nights (they go into their reports)."""
+    if len(recs) == 2:
+        check_overlap(*recs)
+    device = f"import-{uuid.uuid4().hex}"
+    samples.write_chunks([c for rec in recs for c in recording_chunks(rec, subject.id, device)])
+    first = min(float(r.time[0]) for r in recs)
+    last = max(float(r.time[-1]) for r in recs)
+    touched = [n for n in refresh_nights(samples, records, subject, now, since=first)
+               if n.end >= first and n.start <= last]
+    if not touched:
+        raise Conflict(f"no night of {subject.id!r} holds the imported samples")
+    warnings = plausibility_warnings(recs, same_file)
+    for night in touched:
+        records.add_warnings(night.id, warnings)
+        records.mark_ended(night.id)
+        records.set_status(night.id, "waiting")
+    main = max(touched, key=lambda n: n.end - n.start)
+    return Imported(main.id, [n.id for n in touched], device, warnings)

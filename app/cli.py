@@ -108,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--once", action="store_true", help="one round, then exit")
     w.set_defaults(run=_worker)
 
+    im = sub.add_parser("import", help="a recording from CSV files into a store, analysed")
+    im.add_argument("--store", metavar="URL", required=True)
+    im.add_argument("--subject", metavar="ID", required=True)
+    im.add_argument("--left", type=Path, help="left ankle CSV (time,x,y,z)")
+    im.add_argument("--right", type=Path, help="right ankle CSV (time,x,y,z)")
+    im.add_argument("--fs", type=float, help="sample rate, Hz (default: inferred from the times)")
+    im.set_defaults(run=_import)
+
     sv = sub.add_parser("serve", help="the HTTP API (and the analysis service beside it)")
     sv.add_argument("--store", metavar="URL", default="limbwatch.db",
                     help="sqlite:PATH or a path (default limbwatch.db)")
@@ -241,6 +249,38 @@ def _nights(args: argparse.Namespace) -> int:
         hours = (night.end - night.start) / 3600
         print(f"{night.id:<5} {night.date.isoformat():<11} {iso_ms(night.start):<25} "
               f"{iso_ms(night.end):<25} {hours:>6.2f}  {night.status}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    """Store CSV recordings as the subject's nights, analyse them, list them and any warnings."""
+    from api.imports import import_recordings
+    from limbwatch.errors import NotFound
+    from limbwatch.recording import Side, read_recording_csv
+
+    legs: tuple[tuple[Side, Path | None], ...] = (("left", args.left), ("right", args.right))
+    given = [(side, path) for side, path in legs if path is not None]
+    if not given:
+        raise BadInput("give --left, --right or both")
+    recs = [read_recording_csv(path, side, fs=args.fs) for side, path in given]
+    same = len(given) == 2 and given[0][1].read_bytes() == given[1][1].read_bytes()
+    with _stores(args.store, create=True) as (samples, records):
+        subject = records.subject(args.subject)
+        if subject is None:
+            raise NotFound(f"{args.store}: no subject {args.subject!r} (add it with "
+                           "`limbwatch subject`)")
+        done = import_recordings(samples, records, subject, recs, same_file=same,
+                                 now=time.time())
+        service = _analysis_service(samples, records, None)
+        for night_id in done.night_ids:
+            night = records.night(night_id)
+            assert night is not None
+            service.analyse(night)
+            night = records.night(night_id) or night
+            print(f"night {night.id} ({night.date}): {night.status}"
+                  + (f": {night.failure}" if night.failure else ""))
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

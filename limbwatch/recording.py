@@ -47,6 +47,9 @@ _ISO = re.compile(
 )
 
 
+G_MS2 = 9.80665  # 1 g in m/s^2
+
+
 class RecordingError(BadInput):
     """Bad input. Its str() is one line naming the file, the line (when there is one) and the
     problem, e.g. "left.csv line 17: x is not a number ('abc')"."""
@@ -472,5 +475,9 @@ def _check_rows(
             problem = f"{axis} is not a number ({text!r})"
         else:
             problem = f"{axis} is {text} g, beyond the sensor range of +/-{MAX_ABS_G:g} g"
+            still = float(np.nanmedian(np.linalg.norm(accel, axis=1)))
+            if abs(still - G_MS2) < 1.5:  # gravity reads 9.8: the file is in m/s^2
+                problem += (f" (the median |a| is {still:.1f}: the values look like m/s^2; "
+                            "divide them by 9.80665)")
     prefix = "" if here.line is not None else f"{here.label}: "
     raise RecordingError(origin.source, prefix + problem, here.line)

@@ -134,3 +134,6 @@ class NightReport(_Model):
     flags: list[Flag]
     age_months: float | None  # (addition) as given by the caller
     disclaimer: str  # (addition)
+    # (addition) what looks wrong with imported data that the reader accepted (m/s^2 instead
+    # of g, times near 1970, one file for both legs, over 24 h); empty for the gateway's data
+    warnings: list[str] = []

@@ -159,3 +159,64 @@ def test_subject_adds_then_updates_and_refuses_a_bad_time_zone(tmp_path: Path) -
     one_line(run("subject", "--store", url, "--id", "x", "--time-zone", "Mars/Olympus"), 2,
              "Mars/Olympus", "IANA")
     one_line(run("nights", "--store", "influx://h/b", "--subject", "x"), 2, "unknown scheme")
+
+
+def test_import_stores_analyses_and_keeps_plausibility_warnings_in_the_report(
+    tmp_path: Path,
+) -> None:
+    from firmware_sim.export import write_night
+
+    paths = write_night(simulate_night(load_scenario("mild_plms"), 5, duration_h=0.5), tmp_path)
+    url = f"sqlite:{tmp_path / 'imports.db'}"
+    assert run("subject", "--store", url, "--id", "kid").returncode == 0
+    out = run("import", "--store", url, "--subject", "kid", "--left", str(paths["left"]),
+              "--right", str(paths["left"]))
+    assert out.returncode == 0, out.stderr
+    (line,) = out.stdout.strip().splitlines()
+    assert line.endswith(": ready"), line
+    assert "same file was given for both legs" in out.stderr
+    night_id = int(line.split()[1])
+    stored = stored_report(tmp_path / "imports.db", night_id)
+    assert stored is not None
+    report = json.loads(stored[1])
+    assert any("same file" in w for w in report["warnings"])
+    # m/s^2 instead of g, another evening: a new night with its own warning only (a quiet
+    # hour: beyond 16 "g" the reader refuses the file, and says why)
+    rows = paths["right"].read_text().splitlines()
+    scaled = tmp_path / "ms2.csv"
+
+    def in_ms2(clip: float) -> None:
+        scaled.write_text("\n".join([rows[0]] + [
+            ",".join([f"{float(t) + 86400:.3f}"] + [
+                f"{max(-clip, min(clip, float(v) * 9.80665)):.4f}" for v in xyz])
+            for t, *xyz in (r.split(",") for r in rows[1:])]) + "\n")
+
+    in_ms2(30.0)
+    one_line(run("import", "--store", url, "--subject", "kid", "--right", str(scaled)), 2,
+             "beyond the sensor range", "look like m/s^2")
+    in_ms2(15.9)
+    out = run("import", "--store", url, "--subject", "kid", "--right", str(scaled))
+    assert out.returncode == 0, out.stderr
+    assert "m/s^2" in out.stderr and "same file" not in out.stderr
+    other = int(out.stdout.split()[1])
+    assert other != night_id
+    stored = stored_report(tmp_path / "imports.db", other)
+    assert stored is not None
+    assert [w for w in json.loads(stored[1])["warnings"] if "m/s^2" in w]
+    one_line(run("import", "--store", url, "--subject", "nobody", "--left", str(scaled)), 2,
+             "no subject 'nobody'")
+
+
+def test_token_create_prints_it_once_alone_and_revoke_ends_it(tmp_path: Path) -> None:
+    url = f"sqlite:{tmp_path / 'tokens.db'}"
+    out = run("token", "create", "--store", url, "--role", "clinician", "--name", "dr-a")
+    assert out.returncode == 0, out.stderr
+    (secret,) = out.stdout.splitlines()
+    assert len(secret) >= 40 and " " not in secret
+    assert secret.encode() not in (tmp_path / "tokens.db").read_bytes()  # only its digest
+    listed = run("token", "list", "--store", url).stdout
+    assert "dr-a\tclinician\t-\tvalid" in listed and secret not in listed
+    assert run("token", "revoke", "--store", url, "--name", "dr-a").returncode == 0
+    assert "dr-a\tclinician\t-\trevoked" in run("token", "list", "--store", url).stdout
+    one_line(run("token", "create", "--store", url, "--role", "caregiver", "--name", "x"), 2,
+             "--subject")

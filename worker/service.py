@@ -90,7 +90,7 @@ class AnalysisService:
                         exc)
             self.records.set_status(night.id, "failed", str(exc))
             return None
-        report = result.to_report()
+        report = result.to_report().model_copy(update={"warnings": list(night.warnings)})
         self.records.put_report(night.id, ALGORITHM_VERSION, report.model_dump_json(),
                                 asdict(result.figures()), [f.code for f in report.flags],
                                 self.now(), result.events())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +11,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from api.auth import Ctx, Who, check_subject
 from api.errors import TooLarge
-from api.imports import plausibility_warnings, recording_chunks
+from api.imports import import_recordings
 from api.models import ImportOut, Problem
-from limbwatch.errors import BadInput, Conflict
-from limbwatch.recording import Recording, RecordingError, Side, check_overlap, read_recording_csv
-from limbwatch.store.nights import refresh_nights
+from limbwatch.errors import BadInput
+from limbwatch.recording import Recording, RecordingError, Side, read_recording_csv
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 
@@ -59,22 +57,8 @@ def import_night(ctx: Ctx, who: Who, subject_id: Annotated[str, Form(min_length=
     with tempfile.TemporaryDirectory(prefix="limbwatch-import-") as folder:
         read = [_read(f, side, Path(folder), ctx.settings.max_upload_bytes)
                 for side, f in uploads]
-    recs = [rec for rec, _ in read]
-    if len(recs) == 2:
-        check_overlap(*recs)
-    device = f"import-{uuid.uuid4().hex}"
-    ctx.samples.write_chunks([c for rec in recs for c in recording_chunks(rec, subject.id,
-                                                                          device)])
-    first = min(float(r.time[0]) for r in recs)
-    last = max(float(r.time[-1]) for r in recs)
-    touched = [n for n in refresh_nights(ctx.samples, ctx.records, subject, ctx.now(),
-                                         since=first) if n.end >= first and n.start <= last]
-    if not touched:
-        raise Conflict(f"no night of {subject.id!r} holds the imported samples")
-    for night in touched:
-        ctx.records.mark_ended(night.id)
-        ctx.records.set_status(night.id, "waiting")
-    main = max(touched, key=lambda n: n.end - n.start)
     same = len(read) == 2 and read[0][1] == read[1][1]
-    return ImportOut(night_id=main.id, night_ids=[n.id for n in touched], device=device,
-                     warnings=plausibility_warnings(recs, same))
+    done = import_recordings(ctx.samples, ctx.records, subject, [rec for rec, _ in read],
+                             same_file=same, now=ctx.now())
+    return ImportOut(night_id=done.night_id, night_ids=done.night_ids, device=done.device,
+                     warnings=done.warnings)

@@ -72,6 +72,7 @@ class NightRecord:
     figures: Detail  # the trend row's figures of the stored report (empty before)
     flags: tuple[str, ...]  # flag codes of the stored report
     reanalyse: bool = False  # a re-analysis was asked for
+    warnings: tuple[str, ...] = ()  # plausibility warnings of imported data, for its report
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,9 @@ class RecordStore(Protocol):
         ...
 
     def request_reanalysis(self, night_id: int) -> None: ...
+
+    def add_warnings(self, night_id: int, warnings: Sequence[str]) -> None:
+        """Keep plausibility warnings with the night (each once); its reports carry them."""
 
     # reports
     def put_report(self, night_id: int, algorithm_version: str, report_json: str,

@@ -57,6 +57,7 @@ RECORD_TABLES = (
         data_changed REAL NOT NULL,
         ended INTEGER NOT NULL DEFAULT 0,
         reanalyse INTEGER NOT NULL DEFAULT 0,
+        warnings TEXT NOT NULL DEFAULT '[]',
         failure TEXT,
         UNIQUE (subject_id, date)
     )""",

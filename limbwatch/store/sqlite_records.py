@@ -32,7 +32,7 @@ from limbwatch.store.samples import StoreUnavailable
 from limbwatch.store.sqlite_base import GuardedSqlite, Synchronous
 
 _NIGHT_COLUMNS = """n.id, n.subject_id, n.date, n.start, n.end, n.status, n.data_changed,
-    n.ended, r.algorithm_version, n.failure, r.figures, r.flags, n.reanalyse"""
+    n.ended, r.algorithm_version, n.failure, r.figures, r.flags, n.reanalyse, n.warnings"""
 _SELECT_NIGHTS = f"SELECT {_NIGHT_COLUMNS} FROM nights n LEFT JOIN reports r ON r.night_id = n.id"
 
 
@@ -53,12 +53,13 @@ def _status(row: tuple[Any, ...]) -> tuple[int, SensorStatus]:
 
 def _night(row: tuple[Any, ...]) -> NightRecord:
     (id_, subject_id, day, start, end, status, changed, ended, version, failure, figures,
-     flags, reanalyse) = row
+     flags, reanalyse, warnings) = row
     return NightRecord(
         id=int(id_), subject_id=subject_id, date=date.fromisoformat(day), start=start, end=end,
         status=status, data_changed=changed, ended=bool(ended), algorithm_version=version,
         failure=failure, figures=json.loads(figures) if figures else {},
         flags=tuple(json.loads(flags)) if flags else (), reanalyse=bool(reanalyse),
+        warnings=tuple(json.loads(warnings)),
     )
 
 
@@ -164,6 +165,17 @@ class SqliteRecordStore(GuardedSqlite):
                            "UPDATE nights SET status = ?1, failure = ?2, reanalyse = CASE "
                            "WHEN ?1 = 'failed' THEN 0 ELSE reanalyse END WHERE id = ?3",
                            (status, failure))
+
+    def add_warnings(self, night_id: int, warnings: Sequence[str]) -> None:
+        with self._transaction("keep the night's warnings") as db:
+            row = db.execute("SELECT warnings FROM nights WHERE id = ?", (int(night_id),))\
+                .fetchone()
+            if row is None:
+                raise NotFound(f"no night {night_id}")
+            kept = json.loads(row[0])
+            kept += [w for w in warnings if w not in kept]
+            db.execute("UPDATE nights SET warnings = ? WHERE id = ?",
+                       (json.dumps(kept), int(night_id)))
 
     def request_reanalysis(self, night_id: int) -> None:
         self._update_night(night_id, "ask for a re-analysis",
