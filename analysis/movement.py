@@ -27,6 +27,15 @@ MIN_ONSET_G = 0.004  # never detect below 4 mg, however quiet the sensor
 MIN_LM_S = 0.5  # shorter movements are brief jerks, not LMs (AASM/WASM)
 FLOOR_PERCENTILE = 25  # resting share of a night is well above 25 %
 CHANGE_FACTOR = 3.0  # the change signal's threshold for "still moving" = its floor x this
+# Runs of brief jerks. A myoclonic jerk lasts < 100 ms (science.md section 5, MedLink); jerks of
+# a cluster come 0.2-1 s apart (1-5 Hz, benign neonatal sleep myoclonus, same section), closer
+# than the 0.5-s offset rule can separate once the envelope has smeared them, so the rule would
+# make one "LM" of several jerks. A movement whose sample-to-sample change falls to the noise for
+# >= JERK_REST_S between bursts, every burst shorter than MIN_LM_S and sharp (peak change >=
+# JERK_PEAK_FACTOR x the change threshold), is a run of jerks, not an LM. Set on the simulator's
+# tuning nights (jerk_clusters seeds 1-2): sustained LMs never fall quiet for 0.15 s.
+JERK_REST_S = 0.15
+JERK_PEAK_FACTOR = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +177,58 @@ def detect(env: np.ndarray, mag: np.ndarray, chg: np.ndarray, fs: float,
         end = np.where(inside, np.maximum(last, rest_from - tail), rest_from)
     end = np.maximum(end, start + 1)
     return Movements(start.astype(np.int64), end.astype(np.int64), truncated)
+
+
+def split_jerk_runs(found: Movements, chg: np.ndarray, fs: float, thr: Thresholds) -> Movements:
+    """Replace every movement that is a run of brief jerks by its jerks (see JERK_REST_S).
+
+    Only complete movements of at least `MIN_LM_S` are examined; the others are returned as they
+    are. Sorted by start.
+    """
+    min_rest = max(1, round(JERK_REST_S * fs))
+    peak_level = JERK_PEAK_FACTOR * thr.change
+    dur = found.durations(fs)
+    starts, ends, cut = [], [], []
+    for k in np.flatnonzero((dur >= MIN_LM_S) & ~found.truncated).tolist():
+        s, e = int(found.start[k]), int(found.end[k])
+        active = chg[s:e] > thr.change
+        a, b = runs(active)
+        if a.size < 2:
+            continue
+        keep = np.concatenate(([True], a[1:] - b[:-1] >= min_rest))  # a new burst starts here
+        first = np.flatnonzero(keep)
+        p_s = a[first]
+        p_e = b[np.concatenate((first[1:] - 1, [a.size - 1]))]
+        if p_s.size < 2 or np.any((p_e - p_s) / fs >= MIN_LM_S):
+            continue
+        if np.any(np.maximum.reduceat(chg[s:e], p_s) < peak_level):
+            continue
+        starts.append(s + p_s)
+        ends.append(s + p_e)
+        cut.append(k)
+    if not cut:
+        return found
+    keep_mask = np.ones(found.start.size, dtype=bool)
+    keep_mask[cut] = False
+    start = np.concatenate([found.start[keep_mask], *starts]).astype(np.int64)
+    end = np.concatenate([found.end[keep_mask], *ends]).astype(np.int64)
+    truncated = np.concatenate([found.truncated[keep_mask],
+                                np.zeros(sum(x.size for x in starts), dtype=bool)])
+    order = np.argsort(start, kind="stable")
+    return Movements(start[order], end[order], truncated[order])
+
+
+def intensity(mag: np.ndarray, found: Movements) -> tuple[np.ndarray, np.ndarray]:
+    """Per movement: peak and mean of the dynamic acceleration `mag` (g, after the high-pass).
+
+    The vector magnitude does not depend on how the sensor sits on the ankle.
+    """
+    if found.start.size == 0:
+        return np.zeros(0), np.zeros(0)
+    x = np.nan_to_num(mag.astype(np.float64))
+    c = np.concatenate(([0.0], np.cumsum(x)))
+    n = np.maximum(found.end - found.start, 1)
+    mean = (c[found.end] - c[found.start]) / n
+    peak = np.array([float(x[s:e].max()) if e > s else 0.0
+                     for s, e in zip(found.start.tolist(), found.end.tolist(), strict=True)])
+    return peak, mean

@@ -8,12 +8,13 @@ the report, picture and summary are made from the result (`analysis.result`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from analysis import flags, movement, nonwear, plm, sleep, tremor
+from analysis import episodes, flags, movement, nonwear, plm, sleep, tremor
 from analysis.grid import LegGrid, runs, to_grid
 from analysis.result import Interval_s, Jerk, LegMovementResult, LegNight, NightResult
 from limbwatch.recording import Recording, Side, check_overlap
@@ -28,6 +29,7 @@ class LegResult:
     grid: LegGrid
     thresholds: movement.Thresholds
     lms: list[Interval_s]  # >= 0.5 s, complete (not cut by a gap)
+    lm_intensity: list[tuple[float, float]]  # per LM: peak and mean dynamic acceleration, g
     other_movement: list[Interval_s]  # cut by a gap: moving, but of unknown length
     jerks: list[Interval_s]  # < 0.5 s
     tremor: list[tremor.TremorEpisode]
@@ -49,8 +51,10 @@ def analyze_leg(rec: Recording) -> LegResult:
     thr = movement.thresholds(env, chg, grid.fs)
     trem = tremor.detect(hp, env, grid.fs, thr.onset, grid.t0, grid.side)
     del hp
+    trem = [_with_intensity(mag, grid, t) for t in trem]
     off = nonwear.detect(grid.accel, env, grid.fs, thr.onset)
-    found = movement.detect(env, mag, chg, grid.fs, thr)
+    found = movement.split_jerk_runs(movement.detect(env, mag, chg, grid.fs, thr), chg,
+                                     grid.fs, thr)
 
     def times(s: np.ndarray, e: np.ndarray) -> list[Interval_s]:
         return list(zip((grid.t0 + s / grid.fs).tolist(), (grid.t0 + e / grid.fs).tolist(),
@@ -63,20 +67,23 @@ def analyze_leg(rec: Recording) -> LegResult:
         _overlaps(iv, [(t.start, t.end) for t in trem]) or _overlaps(iv, off_s) for iv in spans
     ]
     dur = found.durations(grid.fs)
-    lms, other, jerks = [], [], []
-    for iv, d, cut, hidden in zip(spans, dur.tolist(), found.truncated.tolist(), masked,
-                                  strict=True):
+    peak, mean = movement.intensity(mag, found)
+    lms, other, jerks, strength = [], [], [], []
+    for iv, d, cut, hidden, pk, mn in zip(spans, dur.tolist(), found.truncated.tolist(), masked,
+                                          peak.tolist(), mean.tolist(), strict=True):
         if hidden:
             continue
         if cut:
             other.append(iv)
         elif d >= movement.MIN_LM_S:
             lms.append(iv)
+            strength.append((pk, mn))
         else:
             jerks.append(iv)
     gs, ge = runs(grid.gap)
     return LegResult(
-        grid=grid, thresholds=thr, lms=lms, other_movement=other, jerks=jerks, tremor=trem,
+        grid=grid, thresholds=thr, lms=lms, lm_intensity=strength, other_movement=other,
+        jerks=jerks, tremor=trem,
         nonwear=off_s, gaps=times(gs, ge),
     )
 
@@ -87,15 +94,24 @@ def _overlaps(iv: Interval_s, others: Sequence[Interval_s]) -> bool:
 
 def analyze_night(
     recordings: Sequence[Recording], *, age_months: float | None = None,
-    rules: plm.Rules = "wasm2016",
+    rules: plm.Rules = "wasm2016", lights_out: float | None = None,
 ) -> NightResult:
-    """Analyse one night from one or two legs (at most one per side)."""
+    """Analyse one night from one or two legs (at most one per side).
+
+    `lights_out`: Unix s of a caregiver's "lights out" note, if any: sleep-onset latency is
+    counted from it instead of from the first worn epoch.
+    """
     sides = [r.side for r in recordings]
     if not recordings or len(set(sides)) != len(sides):
         raise ValueError("give one recording per leg: left, right or both")
     if len(recordings) == 2:
         check_overlap(recordings[0], recordings[1])
     legs = sorted((analyze_leg(r) for r in recordings), key=lambda leg: leg.side)
+    clusters = episodes.find_clusters(
+        [(a, b, leg.side) for leg in legs for a, b in leg.jerks], lambda a, b: 0.0,
+        [iv for leg in legs for iv in leg.lms if iv[1] - iv[0] <= episodes.CLUSTER_BRIDGE_S])
+    if clusters:
+        legs = [_without_cluster_lms(leg, clusters) for leg in legs]
     t0 = min(float(r.time[0]) for r in recordings)
     t_end = max(float(r.time[-1]) for r in recordings)
     n_ep = max(1, int(np.ceil((t_end - t0) / sleep.EPOCH_S)))
@@ -112,7 +128,12 @@ def analyze_night(
         evidence.append(_seconds_per_epoch([*free, *leg.other_movement], t0, n_ep))
         moving.append(_seconds_per_epoch([*leg.lms, *leg.other_movement], t0, n_ep))
     data = np.max([_worn_share(leg, t0, n_ep) for leg in legs], axis=0)
-    epochs = sleep.score(np.max(evidence, axis=0), np.max(moving, axis=0), data)
+    all_moving = np.array(sorted(
+        [(m.start - t0, m.end - t0, float(p)) for m, p in zip(lm_in, periodic, strict=True)]
+        + [(a - t0, b - t0, 0.0) for leg in legs for a, b in leg.other_movement]
+    ), dtype=np.float64).reshape(-1, 3)
+    epochs = sleep.score(np.max(evidence, axis=0), np.max(moving, axis=0), data,
+                         movements=all_moving)
     summary = sleep.summarize(epochs)
 
     def asleep(t: float) -> bool:
@@ -121,17 +142,33 @@ def analyze_night(
 
     in_sleep = [asleep(m.start) for m in scoring.movements]
     plms = plm.summarize_sleep(scoring, in_sleep, summary.total_sleep_min / 60)
-    episodes = tremor.merge_legs([ep for leg in legs for ep in leg.tremor])
+    sleep_mask = np.frombuffer(epochs.encode(), dtype="S1") == b"S"
+
+    def sleep_share(a: float, b: float) -> float:
+        if b <= a:
+            return float(asleep(a))
+        return float(_seconds_per_epoch([(a, b)], t0, n_ep)[sleep_mask].sum() / (b - a))
+
+    tremor_eps = [
+        dataclasses.replace(ep, state="asleep" if sleep_share(ep.start, ep.end) >= 0.5
+                            else "awake")
+        for ep in tremor.merge_legs([ep for leg in legs for ep in leg.tremor])
+    ]
+    clusters = [dataclasses.replace(c, sleep_share=sleep_share(c.start, c.end))
+                for c in clusters]
+    settling = episodes.settling_periods(epochs, t0, scoring, lights_out=lights_out)
 
     groups = scoring.bilateral_group()
     candidate = [False] * len(lm_in)
     for m in scoring.movements:
         for i in m.members:
             candidate[i] = m.candidate
+    strength = [x for leg in legs for x in leg.lm_intensity]
     scored = [
         LegMovementResult(start=m.start, end=m.end, in_sleep=asleep(m.start),
                           periodic=periodic[i], bilateral_group=groups[i],
-                          candidate=candidate[i])
+                          candidate=candidate[i], peak_g=strength[i][0],
+                          mean_g=strength[i][1])
         for i, m in enumerate(lm_in)
     ]
     figures = flags.FlagInputs(
@@ -149,7 +186,7 @@ def analyze_night(
             side: sum(1 for m in lm_in if m.side == side and asleep(m.start))
             for side in ("left", "right")
         },
-        tremor=tuple(_tremor_figure(ep, legs) for ep in episodes),
+        tremor=tuple(_tremor_figure(ep, legs) for ep in tremor_eps),
     )
     return NightResult(
         start=t0,
@@ -169,12 +206,15 @@ def analyze_night(
         ),
         plm=plms,
         plm_series=scoring.series,
-        tremor=tuple(episodes),
+        tremor=tuple(tremor_eps),
         epochs=epochs,
         sleep=summary,
         flags=tuple(flags.raise_flags(figures)),
         rules=rules,
         age_months=age_months,
+        jerk_clusters=tuple(clusters),
+        settling=tuple(settling),
+        lights_out=lights_out,
     )
 
 
@@ -213,3 +253,30 @@ def _tremor_figure(ep: tremor.TremorEpisode, legs: Sequence[LegResult]) -> flags
     )
     return flags.TremorFigure(side=ep.side, duration_s=ep.duration_s,
                               frequency_hz=ep.frequency_hz, other_leg_worn=other_worn)
+
+
+def _with_intensity(mag: np.ndarray, grid: LegGrid,
+                    ep: tremor.TremorEpisode) -> tremor.TremorEpisode:
+    """The episode with the peak, mean and amplitude (sqrt 2 x RMS: a sinusoid's peak) of its
+    dynamic acceleration (high-passed vector magnitude, g)."""
+    a = max(0, round((ep.start - grid.t0) * grid.fs))
+    b = min(mag.size, round((ep.end - grid.t0) * grid.fs))
+    x = mag[a:b]
+    x = x[np.isfinite(x)].astype(np.float64)
+    if x.size == 0:
+        return ep
+    return dataclasses.replace(ep, peak_g=float(x.max()), mean_g=float(x.mean()),
+                               amplitude_g=float(np.sqrt(2.0 * np.mean(x**2))))
+
+
+def _without_cluster_lms(leg: LegResult, clusters: Sequence[episodes.JerkCluster]) -> LegResult:
+    """The leg without the short LMs inside jerk clusters (jerks run together)."""
+    def inside(iv: Interval_s) -> bool:
+        return iv[1] - iv[0] <= episodes.CLUSTER_BRIDGE_S and any(
+            c.start <= iv[0] and iv[1] <= c.end for c in clusters)
+
+    keep = [k for k, iv in enumerate(leg.lms) if not inside(iv)]
+    if len(keep) == len(leg.lms):
+        return leg
+    return dataclasses.replace(
+        leg, lms=[leg.lms[k] for k in keep], lm_intensity=[leg.lm_intensity[k] for k in keep])

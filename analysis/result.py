@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.episodes import JerkCluster, SettlingPeriod
 from analysis.movement import MIN_REST_S
 from analysis.plm import PlmSeries, PlmSummary, Rules
 from analysis.sleep import EPOCH_S, METHOD, SleepSummary
@@ -51,6 +52,8 @@ class LegMovementResult:
     periodic: bool  # part of a PLM series
     bilateral_group: int | None  # id shared by the two legs' LMs of one bilateral LM
     candidate: bool  # candidate LM (CLM) under the scoring rules
+    peak_g: float = 0.0  # peak dynamic acceleration (high-passed vector magnitude), g
+    mean_g: float = 0.0  # mean dynamic acceleration over the LM, g
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,9 @@ class NightResult:
     flags: tuple[Flag, ...]  # most severe first
     rules: Rules
     age_months: float | None  # as given by the caller
+    jerk_clusters: tuple[JerkCluster, ...] = ()  # clusters of brief jerks, both legs, by start
+    settling: tuple[SettlingPeriod, ...] = ()  # first settling, then each return to sleep
+    lights_out: float | None = None  # Unix s, as given by the caller
 
     def __repr__(self) -> str:
         lms = sum(len(leg.lms) for leg in self.legs)

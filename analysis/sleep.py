@@ -14,8 +14,16 @@ epochs between wake (or between wake and the end of the recording) are rescored 
 spirit of Webster's rescoring. An epoch is `N` when no sensor has worn data for at least
 half of it.
 
-Limits: quiet wake (lying awake without moving) reads as sleep, as with all actigraphy; the
-threshold was set on simulated nights, not on polysomnography.
+Settling: a night starts with the child awake (the sensor goes on an awake child; sleep-onset
+latency is counted from the first worn epoch). When the rules above find no wake period at the
+start, the child is still taken to be awake until the legs first keep still for
+`ONSET_STILL_S` (2.5 min: no leg movement on either leg; jerks and tremor do not count). A
+child who lies awake kicking rhythmically every 14-30 s (RLS-like settling, issue 9) makes
+PLM-like series that seed no wake period and may move less than `WAKE_REGION` of the time, yet
+never keeps still that long, and neither can a PLM series (IMI <= 90 s, WASM 2016): those kicks
+are PLMW, not PLMS. After dense waking movement the region rule's end stands, since PLM series
+that begin right at sleep onset would otherwise be taken for settling. Quiet wake still reads
+as sleep; PLMS that begin within 2.5 min of the last sparse settling movement read as settling.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ WAKE_REGION = 0.12  # moving share over `REGION_EPOCHS` that a wake period exten
 REGION_EPOCHS = 5  # 2.5 min
 MIN_SEED_EPOCHS = 2  # one long movement (turning over) is not waking up
 MIN_SLEEP_RUN = 4  # epochs; shorter sleep runs between wake become wake
+ONSET_STILL_S = 150.0  # first stillness that ends settling: > the 90-s longest IMI of a PLM
+# series (WASM 2016), and longer than the pauses between settling kicks on the tuning nights
 MIN_DATA_SHARE = 0.5  # of an epoch, for it to be scored
 MIN_AWAKENING_EPOCHS = 2  # a wake bout of >= 1 min after sleep onset counts as an awakening
 METHOD = (
@@ -45,13 +55,16 @@ METHOD = (
 
 def score(evidence_s: np.ndarray, moving_s: np.ndarray, data_share: np.ndarray, *,
           seed_threshold: float = WAKE_SEED, region_threshold: float = WAKE_REGION,
-          min_seeds: int = MIN_SEED_EPOCHS) -> str:
+          min_seeds: int = MIN_SEED_EPOCHS,
+          movements: np.ndarray | None = None) -> str:
     """Epoch string of S/W/N.
 
     evidence_s: (n,) seconds per epoch of movement outside PLM series (most active leg): what
     can start a wake period; moving_s: (n,) seconds per epoch of any movement (most active leg):
     what a wake period extends through; data_share: (n,) 0-1 share of the epoch with worn data
-    (best leg).
+    (best leg); movements: (k, 2+) every leg movement of both legs (start, end, ...), s from
+    the first epoch's start, sorted: with them, a night that does not start with a wake period
+    starts awake until the legs keep still for `ONSET_STILL_S` (settling, module docstring).
     """
     scored = data_share >= MIN_DATA_SHARE
 
@@ -65,6 +78,8 @@ def score(evidence_s: np.ndarray, moving_s: np.ndarray, data_share: np.ndarray, 
     for s, e in zip(*runs(local > region_threshold), strict=True):
         if np.count_nonzero(seed[s:e]) >= min_seeds:
             wake[s:e] = True
+    if movements is not None and scored.any():
+        _settle(wake, scored, movements)
     for s, e in zip(*runs(~wake & scored), strict=True):
         after_wake = s == 0 or wake[s - 1]
         before_wake = e == wake.size or wake[e]
@@ -73,6 +88,38 @@ def score(evidence_s: np.ndarray, moving_s: np.ndarray, data_share: np.ndarray, 
     labels = np.where(wake, "W", "S")
     labels[~scored] = "N"
     return "".join(labels.tolist())
+
+
+def _settle(wake: np.ndarray, scored: np.ndarray, movements: np.ndarray) -> None:
+    """In place: wake from the first scored epoch until the legs first keep still, unless the
+    night already starts with a wake period.
+
+    Only at the start of the night: after an awakening the same rule would also take PLM series
+    that begin soon after it for wake (on the tuning nights it made the PLMS index of severe
+    PLMS 3.4/h too low), so there the region rule alone decides.
+    """
+    n = wake.size
+    first = int(np.flatnonzero(scored)[0])
+    if wake[first]:
+        return
+    t = still_from(movements, first * EPOCH_S, n * EPOCH_S)
+    wake[first:min(n, max(first, round(t / EPOCH_S)))] = True
+
+
+def still_from(moving: np.ndarray, t: float, end: float, still_s: float = ONSET_STILL_S) -> float:
+    """First time >= `t` that starts `still_s` without leg movement (`end` if none does).
+
+    `moving`: (k, 2+) leg movements of both legs (start, end, ...) sorted by start.
+    """
+    last = t
+    k = int(np.searchsorted(moving[:, 0], t, side="left")) if moving.size else 0
+    if k:
+        last = max(last, float(moving[:k, 1].max()))
+    for a, b in moving[k:, :2].tolist():
+        if a - last >= still_s:
+            return last
+        last = max(last, b)
+    return last if end - last >= still_s else end
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,10 @@ class TremorEpisode:
     end: float  # Unix s
     side: TremorSide
     frequency_hz: float  # median dominant frequency
+    state: str = ""  # "awake" / "asleep" (most of the episode), set once sleep is scored
+    peak_g: float | None = None  # peak dynamic acceleration (high-passed magnitude), g
+    mean_g: float | None = None  # mean dynamic acceleration, g
+    amplitude_g: float | None = None  # sqrt(2) x RMS dynamic acceleration: the shaking's peak
 
     @property
     def duration_s(self) -> float:
@@ -118,9 +122,15 @@ def merge_legs(episodes: list[TremorEpisode]) -> list[TremorEpisode]:
 
 def _combine(group: list[TremorEpisode]) -> TremorEpisode:
     sides = {g.side for g in group}
+
+    def most(name: str) -> float | None:
+        values = [v for g in group if (v := getattr(g, name)) is not None]
+        return max(values) if values else None
+
     return TremorEpisode(
         start=min(g.start for g in group),
         end=max(g.end for g in group),
         side=sides.pop() if len(sides) == 1 else "bilateral",
         frequency_hz=float(np.median([g.frequency_hz for g in group])),
+        peak_g=most("peak_g"), mean_g=most("mean_g"), amplitude_g=most("amplitude_g"),
     )

@@ -35,7 +35,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -101,6 +101,8 @@ _STREAMS = (
     "bouts",
     "legs",
     "disconnect",
+    "settling",
+    "clusters",
 )
 
 
@@ -170,6 +172,9 @@ class Truth:
     events: list[TrueEvent]  # sorted by start
     nonwear: dict[str, list[Interval]]
     gaps: dict[str, list[Interval]]
+    sleep_onset: float | None = None  # Unix s: the child falls asleep for the first time
+    settling: list[Interval] = field(default_factory=list)  # rhythmic kicking while awake
+    clusters: list[Interval] = field(default_factory=list)  # jerk clusters: first onset, last end
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-able dict (times as Unix seconds)."""
@@ -184,6 +189,9 @@ class Truth:
             "events": [e.to_json() for e in self.events],
             "nonwear": {k: [list(iv) for iv in v] for k, v in self.nonwear.items()},
             "gaps": {k: [list(iv) for iv in v] for k, v in self.gaps.items()},
+            "sleep_onset": self.sleep_onset,
+            "settling": [list(iv) for iv in self.settling],
+            "clusters": [list(iv) for iv in self.clusters],
         }
 
     @classmethod
@@ -203,6 +211,9 @@ class Truth:
             events=[TrueEvent.from_json(e) for e in d["events"]],
             nonwear=intervals(d["nonwear"]),
             gaps=intervals(d["gaps"]),
+            sleep_onset=None if d.get("sleep_onset") is None else float(d["sleep_onset"]),
+            settling=[(float(a), float(b)) for a, b in d.get("settling", [])],
+            clusters=[(float(a), float(b)) for a, b in d.get("clusters", [])],
         )
 
 
@@ -227,6 +238,8 @@ class NightPlan:
     events: tuple[TrueEvent, ...]  # Unix s, sorted
     nonwear: dict[str, tuple[Interval, ...]]
     outages: dict[str, tuple[Interval, ...]]  # radio disconnections
+    settling: tuple[Interval, ...] = ()  # Unix s: rhythmic kicking while awake
+    clusters: tuple[Interval, ...] = ()  # Unix s: jerk clusters in sleep
 
     def leg_seed(self, side: str) -> np.random.SeedSequence:
         """Seed of the random parts of one leg's rendering."""
@@ -392,6 +405,10 @@ class _Planner:
         self.sleep: list[Interval] = []
         self.calm: list[Interval] = []
         self.nonwear: dict[str, list[Interval]] = {side: [] for side in self.sides}
+        self.settling_periods: list[Interval] = []  # wake filled by settling, not ordinary wake
+        self.kicking: list[Interval] = []  # first kick onset to last kick end per period
+        self.clusters: list[Interval] = []
+        self._last_cluster: list[_Item] = []
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -719,7 +736,7 @@ class _Planner:
 
     def schedule_wake(self) -> None:
         rng, spec = self.rng["wake"], self.scn.wake
-        for start, end in self.wake:
+        for start, end in subtract_intervals(self.wake, self.settling_periods):
             t = start + rng.uniform(0.0, 5.0)
             while True:
                 x = spec.duration_median_s * math.exp(WAKE_DURATION_SIGMA * rng.standard_normal())
@@ -747,6 +764,109 @@ class _Planner:
                     self.place([_Item(side, "wake", body)])
                 gap = min(rng.exponential(spec.gap_mean_s), spec.quiet_max_s)
                 t += duration + max(REST_S, gap)
+
+    def schedule_settling(self) -> None:
+        """Sleep-onset latency (and the end of some wake bouts) as RLS-like settling.
+
+        Kicks come every ``kick_interval_s`` (onset to onset), now and then a pause; fussing
+        movements (ordinary wake movements) fall between them wherever they fit.
+        """
+        spec, rng = self.scn.settling, self.rng["settling"]
+        if spec is None or not self.wake:
+            return
+        first_sleep = self.sleep[0][0] if self.sleep else self.duration
+        periods = [(s, e) for s, e in self.wake if s <= 0.0 and e <= first_sleep + 1e-9]
+        for s, e in self.wake:
+            if s > 0.0 and e < self.duration and rng.random() < spec.after_wake_p:
+                periods.append((max(s, e - rng.uniform(*spec.after_wake_min) * 60.0), e))
+        wake_spec = self.scn.wake
+        for start, end in periods:
+            self.settling_periods.append((start, end))
+            t = start + rng.uniform(5.0, 20.0)
+            kicks: list[Interval] = []
+            while True:
+                duration = _log_uniform(rng, spec.kick_duration_s)
+                if t + duration > end - 2.0:
+                    break
+                first = self.random_side(rng)
+                sides = [first, _other_side(first)] if rng.random() < spec.both_legs_p else [first]
+                amp = _log_uniform(rng, spec.kick_amplitude_g)
+                items = []
+                for k, side in enumerate(sides):
+                    onset = t + (rng.uniform(0.0, BILATERAL_ONSET_S) if k else 0.0)
+                    body = Movement(
+                        start=onset,
+                        end=min(onset + duration * (rng.uniform(0.8, 1.2) if k else 1.0), end),
+                        amplitude_g=amp * (rng.uniform(0.7, 1.3) if k else 1.0),
+                        band_hz=LM_BAND_HZ,
+                        swing_axis=random_unit(rng),
+                        swing_deg=float(rng.uniform(*WAKE_SWING_DEG)),
+                    )
+                    items.append(_Item(side, "settling", body))
+                if self.place(items):
+                    kicks.append((t, max(it.body.end for it in items if it.side in self.busy)))
+                gap = rng.uniform(*spec.kick_interval_s)
+                if rng.random() < spec.pause_p:
+                    gap += rng.uniform(*spec.pause_s)
+                t += gap
+            if kicks:
+                self.kicking.append((kicks[0][0], kicks[-1][1]))
+            t = start + rng.exponential(spec.fuss_gap_mean_s)
+            while t < end:
+                x = wake_spec.duration_median_s * math.exp(
+                    WAKE_DURATION_SIGMA * rng.standard_normal())
+                duration = float(np.clip(x, *wake_spec.duration_s))
+                if t + duration <= end:
+                    turn = rng.random() < wake_spec.posture_p
+                    body = Movement(
+                        start=t,
+                        end=t + duration,
+                        amplitude_g=_log_uniform(rng, wake_spec.amplitude_g),
+                        band_hz=LM_BAND_HZ,
+                        swing_axis=random_unit(rng),
+                        swing_deg=float(rng.uniform(*WAKE_SWING_DEG)),
+                        turn_axis=random_unit(rng),
+                        turn_deg=float(rng.uniform(*POSTURE_DEG)) if turn else 0.0,
+                    )
+                    self.place([_Item(self.random_side(rng), "wake", body)])
+                t += duration + REST_S + rng.exponential(spec.fuss_gap_mean_s)
+
+    def cluster_items(self, rng: np.random.Generator, n: int, start: float) -> list[_Item]:
+        """One cluster of ``n`` brief jerks from ``start``; each on one leg or both."""
+        spec = self.scn.clusters
+        assert spec is not None
+        items: list[_Item] = []
+        t = start
+        for _ in range(n):
+            first = self.random_side(rng)
+            sides = [first, _other_side(first)] if rng.random() < spec.both_legs_p else [first]
+            amp = _log_uniform(rng, spec.amplitude_g)
+            for k, side in enumerate(sides):
+                onset = t + (rng.uniform(0.0, 0.05) if k else 0.0)
+                body = Movement(
+                    start=onset,
+                    end=onset + rng.uniform(*spec.duration_s),
+                    amplitude_g=amp * (rng.uniform(0.7, 1.3) if k else 1.0),
+                    band_hz=JERK_BAND_HZ,
+                    swing_axis=random_unit(rng),
+                    swing_deg=float(rng.uniform(*JERK_SWING_DEG)),
+                )
+                items.append(_Item(side, "cluster", body))
+            t += rng.uniform(*spec.interval_s)
+        self._last_cluster = items
+        return items
+
+    def schedule_clusters(self) -> None:
+        spec, rng = self.scn.clusters, self.rng["clusters"]
+        if spec is None:
+            return
+        for _ in range(int(rng.poisson(spec.per_hour * self.sleep_hours))):
+            n = int(rng.integers(spec.jerks[0], spec.jerks[1] + 1))
+            span = n * spec.interval_s[1] + 1.0
+            if self.place_somewhere(rng, self.quiet_sleep, span,
+                                    partial(self.cluster_items, rng, n)):
+                placed = [it.body for it in self.present(self._last_cluster)]
+                self.clusters.append((min(b.start for b in placed), max(b.end for b in placed)))
 
     def schedule_isolated(self) -> None:
         spec, rng = self.scn.isolated, self.rng["isolated"]
@@ -795,6 +915,20 @@ class _Planner:
             sides = [first, _other_side(first)] if both else [first]
             build = partial(self.jerk_items, rng, spec, sides)
             self.place_somewhere(rng, self.quiet_sleep, 1.0, build)
+
+    def schedule_wake_tremor(self) -> None:
+        """Jitteriness bouts while awake (before the wake movements fill the wake periods)."""
+        spec, rng = self.scn.tremor, self.rng["bouts"]
+        if spec.wake_bouts_per_hour <= 0:
+            return
+        awake_h = sum(e - s for s, e in self.wake) / 3600.0
+        for _ in range(int(rng.poisson(spec.wake_bouts_per_hour * awake_h))):
+            length = float(rng.uniform(*spec.bout_s))
+            f0 = float(rng.uniform(*spec.bout_frequency_hz))
+            both = len(self.sides) == 2 and rng.random() < spec.bout_bilateral_p
+            sides = list(self.sides) if both else [self.random_side(rng)]
+            build = partial(self.tremor_items, rng, sides, length, f0)
+            self.place_somewhere(rng, self.wake, length, build)
 
     def schedule_bouts(self) -> None:
         spec, rng = self.scn.tremor, self.rng["bouts"]
@@ -922,10 +1056,13 @@ def plan_night(
     p.schedule_boundary()
     p.schedule_posture()
     p.schedule_plm()
+    p.schedule_settling()
+    p.schedule_wake_tremor()
     p.schedule_wake()
     p.schedule_isolated()
     p.schedule_jerks()
     p.schedule_bouts()
+    p.schedule_clusters()
     events = sorted(
         (_true_event(it, start) for it in p.items), key=lambda e: (e.start, e.side, e.end)
     )
@@ -939,6 +1076,8 @@ def plan_night(
         events=tuple(events),
         nonwear={side: tuple(sorted(v)) for side, v in p.nonwear.items()},
         outages=p.outages(),
+        settling=tuple((start + a, start + b) for a, b in sorted(p.kicking)),
+        clusters=tuple((start + a, start + b) for a, b in sorted(p.clusters)),
     )
 
 
@@ -957,6 +1096,16 @@ def deliver(
         limit = 0.45 / sensor.fs
         time += np.clip(rng.normal(0.0, sensor.time_jitter_s, len(index)), -limit, limit)
     return time, accel[index], missing_runs(kept, sensor.fs)
+
+
+def _first_sleep(plan: NightPlan) -> float | None:
+    """Unix s at which the child first falls asleep (None: awake all night)."""
+    t = 0.0
+    for s, e in plan.wake:
+        if s > t + 1e-9:
+            break
+        t = max(t, e)
+    return None if t >= plan.duration_s - 1e-9 else plan.start + t
 
 
 def simulate_night(
@@ -996,6 +1145,9 @@ def simulate_night(
         events=list(plan.events),
         nonwear={side: leg.nonwear for side, leg in legs.items()},
         gaps=gaps,
+        sleep_onset=_first_sleep(plan),
+        settling=list(plan.settling),
+        clusters=list(plan.clusters),
     )
     return SimulatedNight(truth=truth, legs=legs)
 

@@ -17,6 +17,8 @@ The layout of a file, section by section (optional sections may be left out):
 * ``[plm]`` (optional): periodic LM series in sleep.
 * ``[isolated]`` (optional): isolated, long and weak LMs in sleep.
 * ``[jerks]`` (optional): brief jerks / startles in sleep.
+* ``[clusters]`` (optional): clusters of brief jerks in sleep (benign-sleep-myoclonus-like).
+* ``[settling]`` (optional): awake before sleep onset, fussing and kicking rhythmically.
 * ``[tremor]`` (optional): random jitteriness bouts and ``[[tremor.episodes]]``.
 * ``[[nonwear]]`` (optional): sensor taken off the ankle.
 * ``[boundary]`` (optional): scoring-rule boundary cases.
@@ -128,6 +130,44 @@ class JerkSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """Clusters of brief jerks in sleep: repetitive myoclonic jerks over seconds to minutes.
+
+    science.md section 5 (benign neonatal sleep myoclonus): clusters of jerks lasting seconds,
+    episodes of seconds to minutes, sleep only, bilateral, mostly distal; a myoclonic jerk lasts
+    < 100 ms (MedLink), so jerks here are brief enough to leave rest between them.
+    """
+
+    per_hour: float  # clusters per hour of sleep
+    jerks: IntRange = (12, 60)  # jerks per cluster
+    interval_s: Range = (0.4, 2.5)  # onset to onset of consecutive jerks (uniform)
+    duration_s: Range = (0.05, 0.2)
+    amplitude_g: Range = (0.1, 0.6)
+    both_legs_p: float = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class SettlingSpec:
+    """Awake before sleep onset (the whole onset latency): fussing and rhythmic kicking.
+
+    The RLS-like picture of the issue: lying awake, kicking or cycling every 14-30 s, with
+    irregular fussing movements in between. Kicks are LMs (source ``settling``), fussing movements
+    ordinary wake movements (source ``wake``). ``after_wake_p`` gives the same to the last minutes
+    of a wake bout (the return to sleep after an awakening).
+    """
+
+    kick_interval_s: Range = (14.0, 30.0)  # onset to onset (uniform per kick)
+    kick_duration_s: Range = (1.0, 4.0)  # log-uniform
+    kick_amplitude_g: Range = (0.08, 0.5)  # log-uniform
+    both_legs_p: float = 0.6
+    fuss_gap_mean_s: float = 45.0  # mean quiet time between fussing movements (exponential)
+    pause_p: float = 0.1  # chance that a kick is followed by a pause instead
+    pause_s: Range = (40.0, 80.0)
+    after_wake_p: float = 0.0  # share of wake bouts whose last part is settling too
+    after_wake_min: Range = (3.0, 8.0)
+
+
+@dataclass(frozen=True, slots=True)
 class TremorEpisodeSpec:
     """One scheduled tremor episode."""
 
@@ -146,6 +186,7 @@ class TremorSpec:
     bout_s: Range = (3.0, 60.0)
     bout_frequency_hz: Range = (5.0, 10.0)
     bout_bilateral_p: float = 0.3
+    wake_bouts_per_hour: float = 0.0  # more bouts, per hour awake (jitteriness when handled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +226,8 @@ class Scenario:
     plm: PlmSpec | None
     isolated: IsolatedSpec | None
     jerks: JerkSpec | None
+    clusters: ClusterSpec | None
+    settling: SettlingSpec | None
     tremor: TremorSpec
     nonwear: tuple[NonwearSpec, ...]
     boundary: BoundarySpec | None
@@ -355,6 +398,8 @@ def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
         plm=_plm(top.table("plm")) if top.has("plm") else None,
         isolated=_isolated(top.table("isolated")) if top.has("isolated") else None,
         jerks=_jerks(top.table("jerks")) if top.has("jerks") else None,
+        clusters=_clusters(top.table("clusters")) if top.has("clusters") else None,
+        settling=_settling(top.table("settling")) if top.has("settling") else None,
         tremor=_tremor(top.table("tremor")) if top.has("tremor") else TremorSpec(),
         nonwear=tuple(_nonwear(t) for t in top.tables("nonwear")),
         boundary=_boundary(top.table("boundary")) if top.has("boundary") else None,
@@ -482,6 +527,43 @@ def _jerks(t: _Table) -> JerkSpec:
     return spec
 
 
+def _clusters(t: _Table) -> ClusterSpec:
+    d = ClusterSpec(0.0)
+    spec = ClusterSpec(
+        per_hour=t.number("per_hour", hi=60.0),
+        jerks=t.int_range("jerks", d.jerks),
+        interval_s=t.range("interval_s", d.interval_s, lo=0.3, hi=10.0),
+        duration_s=t.range("duration_s", d.duration_s, lo=0.02, hi=0.3),
+        amplitude_g=t.range("amplitude_g", d.amplitude_g, lo=1e-3, hi=10.0),
+        both_legs_p=t.number("both_legs_p", d.both_legs_p, hi=1.0),
+    )
+    if spec.jerks[0] < 2:
+        raise t.error("jerks", "a cluster needs at least two jerks")
+    if spec.duration_s[1] + 0.1 > spec.interval_s[0]:
+        raise t.error("interval_s", "must leave >= 0.1 s between jerks of one leg")
+    t.finish()
+    return spec
+
+
+def _settling(t: _Table) -> SettlingSpec:
+    d = SettlingSpec()
+    spec = SettlingSpec(
+        kick_interval_s=t.range("kick_interval_s", d.kick_interval_s, lo=3.0, hi=120.0),
+        kick_duration_s=t.range("kick_duration_s", d.kick_duration_s, lo=0.5, hi=10.0),
+        kick_amplitude_g=t.range("kick_amplitude_g", d.kick_amplitude_g, lo=1e-3, hi=10.0),
+        both_legs_p=t.number("both_legs_p", d.both_legs_p, hi=1.0),
+        fuss_gap_mean_s=t.number("fuss_gap_mean_s", d.fuss_gap_mean_s, lo=1.0),
+        pause_p=t.number("pause_p", d.pause_p, hi=1.0),
+        pause_s=t.range("pause_s", d.pause_s, lo=1.0),
+        after_wake_p=t.number("after_wake_p", d.after_wake_p, hi=1.0),
+        after_wake_min=t.range("after_wake_min", d.after_wake_min, lo=0.5),
+    )
+    if spec.kick_duration_s[1] + 1.5 > spec.kick_interval_s[0]:
+        raise t.error("kick_interval_s", "must leave >= 1.5 s of rest after the longest kick")
+    t.finish()
+    return spec
+
+
 def _tremor(t: _Table) -> TremorSpec:
     d = TremorSpec()
     episodes = []
@@ -501,6 +583,7 @@ def _tremor(t: _Table) -> TremorSpec:
         bout_s=t.range("bout_s", d.bout_s, lo=1.5),
         bout_frequency_hz=t.range("bout_frequency_hz", d.bout_frequency_hz, lo=0.5, hi=50.0),
         bout_bilateral_p=t.number("bout_bilateral_p", d.bout_bilateral_p, hi=1.0),
+        wake_bouts_per_hour=t.number("wake_bouts_per_hour", d.wake_bouts_per_hour, hi=600.0),
     )
     t.finish()
     return spec

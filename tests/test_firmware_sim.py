@@ -47,6 +47,8 @@ REQUIRED_SCENARIOS = {
     "noisy_100hz",
     "rule_boundaries",
     "held_out_mixed",
+    "settling_kicks",
+    "jerk_clusters",
 }
 
 
@@ -264,9 +266,33 @@ def test_truth_events_are_consistent(name: str) -> None:
     for side in sim.legs:
         mine = [e for e in truth.events if e.side == side]
         for prev, cur in pairwise(mine):
-            assert cur.start - prev.end >= 0.8 - 1e-9, (prev, cur)
+            rest = 0.1 if prev.source == cur.source == "cluster" else 0.8
+            assert cur.start - prev.end >= rest - 1e-9, (prev, cur)
         for a, b in truth.nonwear[side]:
             assert not any(e.start < b and e.end > a for e in mine)
+
+
+def test_settling_and_cluster_truth() -> None:
+    sim = simulate_night(load_scenario("settling_kicks"), 1, duration_h=3.0)
+    t = sim.truth
+    assert t.sleep_onset is not None and 20 * 60 <= t.sleep_onset - t.start <= 40 * 60
+    first = t.epochs.index("S")
+    assert first == round((t.sleep_onset - t.start) / EPOCH_S)
+    a, b = t.settling[0]
+    assert a < t.sleep_onset and b <= t.sleep_onset
+    kicks = [e for e in t.events if e.source == "settling"]
+    assert kicks and all(e.kind == "lm" for e in kicks)
+    onsets = sorted({round(e.start) for e in kicks if e.start < b})
+    assert all(y - x >= 13 for x, y in pairwise(onsets) if y - x > 2)
+    sim = simulate_night(load_scenario("jerk_clusters"), 1, duration_h=3.0)
+    t = sim.truth
+    assert t.clusters
+    for a, b in t.clusters:
+        inside = [e for e in t.events if e.source == "cluster" and a <= e.start < b]
+        assert len({round(e.start, 1) for e in inside}) >= 12
+        assert all(e.kind == "jerk" and e.end - e.start <= 0.2 + 1e-9 for e in inside)
+        assert set(t.epochs[int((a - t.start) // EPOCH_S):int((b - t.start) // EPOCH_S)]) <= {
+            "S"}
 
 
 def test_boundary_cases_are_scheduled() -> None:
@@ -324,9 +350,10 @@ def test_time_jitter_keeps_order() -> None:
 
 
 def test_truth_json_round_trip() -> None:
-    truth = night("held_out_mixed").truth
-    again = Truth.from_json(json.loads(json.dumps(truth.to_json())))
-    assert again == truth
+    for name in ("held_out_mixed", "settling_kicks", "jerk_clusters"):
+        truth = night(name).truth
+        again = Truth.from_json(json.loads(json.dumps(truth.to_json())))
+        assert again == truth
 
 
 @given(
