@@ -15,9 +15,9 @@ polygon, the feasible set; the model is one of its lines:
   rate is that of their lower envelope over its middle (the line under all of them touching
   them on both sides of the middle; Moon et al. 1999's skew estimate), which needs no noise
   model, only the quickest packets. With syncs alone, once they span MIN_SLOPE_SPAN_S, it is the
-  mean rate over the feasible lines within +-PRIOR_PPM. Before that it is nominal: a connect
-  burst seconds long says nothing about drift. The rate is then clipped to the feasible set's,
-  so it cannot run away.
+  mean rate over the feasible lines within +-PRIOR_PPM (if no line meets every bound: the rate
+  that violates them least). Before that it is nominal: a connect burst seconds long says
+  nothing about drift. The rate is then clipped to the feasible set's, so it cannot run away.
 - Offset: centred, at that rate, between the tightest lower and the tightest upper bound. Its
   bias is half the difference between the quickest request-to-clock-read and the quickest
   sample-to-arrival delays, which a night of syncs and packets makes small.
@@ -301,6 +301,8 @@ class _Polygon:
         self.bounds = bounds  # xl, yl, xu, yu
         self.offsets = np.concatenate([self.top, self.bottom])  # vertex lines
         self.vertex_slopes = np.concatenate([slopes, slopes])
+        self._top = list(zip(self.top.tolist(), slopes.tolist(), strict=True))
+        self._bottom = list(zip(self.bottom.tolist(), slopes.tolist(), strict=True))
 
     @property
     def consistent(self) -> bool:
@@ -326,9 +328,11 @@ class _Polygon:
         return float(np.sum(step * (s[:-1] * w[:-1] + 4 * mid * wm + s[1:] * w[1:]))) / area
 
     def cut_by(self, x: float, y: float, upper: bool) -> bool:
-        """Whether a new bound at (x, y) excludes some of these lines."""
-        values = self.offsets + self.vertex_slopes * x
-        return bool(values.max() > y) if upper else bool(values.min() < y)
+        """Whether a new bound at (x, y) excludes some of these lines (the highest lie on the
+        top chain, the lowest on the bottom one)."""
+        if upper:
+            return max(c + d * x for c, d in self._top) > y
+        return min(c + d * x for c, d in self._bottom) < y
 
 
 class _Segment:
@@ -461,9 +465,12 @@ class _Segment:
         self.traced = self._traced()
         slope = self.traced
         if slope is None and self.span[1] - self.span[0] >= MIN_SLOPE_SPAN_S:
-            slope = poly.mean_slope(_D_PRIOR_LO, _D_PRIOR_HI)
-            if slope is None:
-                slope = poly.mean_slope(_D_LO, _D_HI)
+            if not poly.consistent:
+                slope = self._least_violating()  # the bounds disagree: violate them least
+            else:
+                slope = poly.mean_slope(_D_PRIOR_LO, _D_PRIOR_HI)
+                if slope is None:
+                    slope = poly.mean_slope(_D_LO, _D_HI)
         self.d = min(max(slope or 0.0, float(poly.slopes[0])), float(poly.slopes[-1]))
         self.c = self._centre(self.d)
         self.dirty = False
@@ -475,6 +482,17 @@ class _Segment:
         if len(xs) > 1 and xs[-1] - xs[0] >= MIN_SLOPE_SPAN_S:
             return self.trace.middle_slope()
         return None
+
+    def _least_violating(self) -> float:
+        """The slope of the widest band between the bounds (the least violation if negative),
+        the middle one if several are as wide."""
+        xl, yl = self.lower.arrays()
+        xu, yu = self.upper.arrays()
+        d = _candidates(xl, yl, xu, yu, _D_LO, _D_HI)
+        top, bottom = _sides(xl, yl, xu, yu, d)
+        width = top - bottom
+        level = d[width >= width.max() - 1e-9]
+        return float(level[0] + level[-1]) / 2
 
     def _centre(self, slope: float) -> float:
         """The offset centred between the bounds for this slope."""
