@@ -13,11 +13,12 @@ polygon, the feasible set; the model is one of its lines:
 - Rate. Packets delivered promptly trace the clock: the quickest deliveries lie on a line
   parallel to it, as the shortest BLE delay does not change. Once they span MIN_SLOPE_SPAN_S the
   rate is that of their lower envelope over its middle (the line under all of them touching
-  them on both sides of the middle; Moon et al. 1999's skew estimate), which needs no noise
-  model, only the quickest packets. With syncs alone, once they span MIN_SLOPE_SPAN_S, it is the
-  mean rate over the feasible lines within +-PRIOR_PPM (if no line meets every bound: the rate
-  that violates them least). Before that it is nominal: a connect burst seconds long says
-  nothing about drift. The rate is then clipped to the feasible set's, so it cannot run away.
+  them on both sides of the middle; a variant of Moon, Skelly and Towsley's 1999 skew
+  estimate), which needs no noise model, only the quickest packets. With syncs alone, once they
+  span MIN_SLOPE_SPAN_S, it is the mean rate over the feasible lines within +-PRIOR_PPM (if no
+  line meets every bound: the rate that violates them least). Before that it is nominal: a
+  connect burst seconds long says nothing about drift. The rate is then clipped to the feasible
+  set's, so it cannot run away.
 - Offset: centred, at that rate, between the tightest lower and the tightest upper bound. Its
   bias is half the difference between the quickest request-to-clock-read and the quickest
   sample-to-arrival delays, which a night of syncs and packets makes small.
@@ -71,8 +72,8 @@ WRAP = 1 << 32
 TICK_S = 1.0 / TICK_HZ
 MAX_DRIFT_PPM = 200.0  # the crystal's spec is +-50 ppm with temperature and ageing; 4x that
 # still keeps a fitted rate from running away, and never excludes a sound clock
-MIN_SLOPE_SPAN_S = 600.0  # fit a rate only once syncs span 10 min: before that, bounds tens of ms
-# wide say less about the rate (> 50 ppm) than the crystal's spec does
+MIN_SLOPE_SPAN_S = 600.0  # fit a rate only once syncs (or prompt packets) span 10 min: before,
+# bounds tens of ms wide say less about the rate (> 50 ppm) than the crystal's spec does
 MAX_ENVELOPE_POINTS = 512  # per envelope; beyond, every other vertex is dropped (a valid bound
 # dropped only loosens the model); a night's envelopes hold a few dozen
 SUSPECT_MARGIN_S = 0.25  # a bound this far outside every feasible line is a post-jump reading
