@@ -10,7 +10,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install demo test lint bench bench-accuracy bench-speed bench-ingest
+# Debian programs the tests use: pdftoppm/pdftotext (exports), headless Chromium (dashboard).
+# Installed with apt-get when missing (as root, or with sudo).
+DEBIAN_TEST_PACKAGES := poppler-utils chromium-headless-shell
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install demo test test-deps lint bench bench-accuracy bench-speed bench-ingest bench-api
 
 install: $(VENV)/.installed
 
@@ -22,10 +27,17 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+test-deps:
+	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for the tests: $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+test: lint test-deps
 	$(VENV)/bin/pytest
 
-bench: bench-accuracy bench-speed bench-ingest
+bench: bench-accuracy bench-speed bench-ingest bench-api
 
 bench-accuracy: $(VENV)/.installed
 	$(PY) bench/bench_accuracy.py
@@ -37,3 +49,7 @@ bench-speed: $(VENV)/.installed
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_store.py
+
+bench-api: $(VENV)/.installed
+	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)
+	$(PY) bench/bench_api.py
