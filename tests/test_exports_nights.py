@@ -2,8 +2,10 @@
 
 - `plms`: mild PLMS, two legs at 50 Hz (+-8 g), 1 h; the left sensor starts 20 s late and the
   right one loses 3 min (a gap), so the EDF must fill and mark both.
-- `mixed`: two legs at 100 Hz and 50 Hz with tremor on one leg, 1 h.
-- `nonwear`: one sensor at 25 Hz that comes off the ankle, 1.5 h.
+- `mixed`: two legs at 100 Hz and 50 Hz with tremor on one leg, 1 h, the next night.
+- `nonwear`: one sensor at 25 Hz that comes off the ankle, 1.5 h, the night after.
+
+Each has the same four journal notes, placed from its own start (one before it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from analysis.night import analyze_night
 from analysis.result import NightResult
-from firmware_sim.night import simulate_night
+from firmware_sim.night import DEFAULT_START, simulate_night
 from firmware_sim.scenario import load_scenario
 from limbwatch.recording import Side, recording_from_arrays
 from limbwatch.store.records import Note, Subject
@@ -36,9 +38,10 @@ class Night:
     notes: tuple[Note, ...]
 
 
-def _night(scenario: str, seed: int, hours: float, age_months: float | None,
+def _night(scenario: str, seed: int, hours: float, age_months: float | None, day: int,
            edit: bool = False) -> Night:
-    sim = simulate_night(load_scenario(scenario), seed, duration_h=hours)
+    sim = simulate_night(load_scenario(scenario), seed, duration_h=hours,
+                         start=DEFAULT_START + day * 86400)
     legs: dict[Side, Samples] = {}
     for side, leg in sim.legs.items():
         keep = np.ones(leg.time.size, dtype=bool)
@@ -67,11 +70,11 @@ def _night(scenario: str, seed: int, hours: float, age_months: float | None,
 @cache
 def night(name: str) -> Night:
     if name == "plms":
-        return _night("mild_plms", 1, 1.0, 96.0, edit=True)
+        return _night("mild_plms", 1, 1.0, 96.0, 0, edit=True)
     if name == "mixed":
-        return _night("held_out_mixed", 4, 1.0, 30.0)
+        return _night("held_out_mixed", 4, 1.0, 30.0, 1)
     if name == "nonwear":
-        return _night("nonwear_one_sensor", 1, 1.5, None)
+        return _night("nonwear_one_sensor", 1, 1.5, None, 2)
     raise KeyError(name)
 
 

@@ -65,7 +65,7 @@ def night_marks(result: NightResult, gaps: Mapping[Side, Sequence[tuple[float, f
     ]
     marks += [_mark("BAD_gap", side, a - t0, b - a, {})
               for side, spans in gaps.items() for a, b in spans]
-    marks += [_mark("journal", n.kind, n.time - t0, 0.0, {"text": _one_line(n.text)})
+    marks += [_mark("journal", n.kind, n.time - t0, 0.0, {"text": one_line(n.text)})
               for n in notes if t0 <= n.time <= t_end]
     return sorted(marks, key=lambda m: (m.onset, m.duration, m.cls, m.instance))
 
@@ -77,6 +77,6 @@ def _mark(cls: str, instance: str, onset: float, duration: float,
     return Mark(cls, instance, round(onset, 3), round(duration, 3), meta)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """Note text without control characters (EDF+ TAL separators, tabs, line breaks)."""
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
