@@ -23,6 +23,7 @@ from analysis.grid import MAX_BRIDGE_S
 from api.exports.edf import luna_annot, night_edf
 from limbwatch.errors import BadInput
 from limbwatch.recording import Side
+from limbwatch.store.samples import Samples
 
 Annotation = tuple[float, float, str]  # onset s from the file start, duration s (0: none), text
 TEXT = {"lm": "LM:{side}", "plm_series": "PLM_series", "tremor": "tremor:{side}",
@@ -139,6 +140,23 @@ def test_gaps_are_filled_with_zero_and_short_holes_bridged(tmp_path: Path) -> No
     a, b = (round((leg.time[i] - t0) * 50) for i in (hole, hole + 1))
     lo, hi = np.minimum(right[a], right[b]), np.maximum(right[a], right[b])
     assert np.all((right[a:b + 1] >= lo - 1e-3) & (right[a:b + 1] <= hi + 1e-3))
+
+
+def test_samples_sharing_a_slot_are_averaged(tmp_path: Path) -> None:
+    """A sensor clock running fast puts two samples in one slot now and then."""
+    n = night("nonwear")
+    leg = n.legs["right"]
+    i = leg.time.size // 2
+    extra = leg.accel[i] + np.float32(0.25)
+    fast = Samples(np.insert(leg.time, i + 1, leg.time[i] + 0.01),
+                   np.insert(leg.accel, i + 1, extra, axis=0), leg.fs)
+    path = tmp_path / "fast.edf"
+    path.write_bytes(night_edf(n.result, {"right": fast}, full_scale_g=n.full_scale_g,
+                               subject=SUBJECT, algorithm_version=VERSION))
+    k = round((leg.time[i] - math.floor(n.result.start)) * leg.fs)
+    with pyedflib.EdfReader(str(path)) as f:
+        got = [f.readSignal(axis)[k] for axis in range(3)]
+    np.testing.assert_allclose(got, (leg.accel[i] + extra) / 2, atol=n.full_scale_g / 32767)
 
 
 def test_the_luna_sidecar_has_the_edf_annotations_with_their_figures() -> None:

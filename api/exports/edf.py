@@ -93,16 +93,16 @@ def night_edf(result: NightResult, legs: Mapping[Side, Samples], *, full_scale_g
         raise BadInput(f"full scale must be > 0 g, got {full_scale_g}")
     layout = _layout(result, legs)
     signals, gaps = [], {}
-    for side in layout.rates:
-        accel, gaps[side] = _place(legs[side], layout, side)
-        np.clip(accel, -full_scale_g, full_scale_g, out=accel)
-        signals += [
-            EdfSignal(accel[:, k], layout.rates[side], label=f"Accel {axis} {side}",
-                      transducer_type=f"ankle accelerometer {side}, sensor frame",
-                      physical_dimension="g", physical_range=(-full_scale_g, full_scale_g),
-                      digital_range=(-DIGITAL_MAX, DIGITAL_MAX), prefiltering="none")
-            for k, axis in enumerate(AXES)
-        ]
+    for side, fs in layout.rates.items():
+        slots = _LegSlots.of(legs[side], layout, side)
+        gaps[side] = slots.gap_times(layout.t0, fs)
+        for k, axis in enumerate(AXES):  # one axis at a time: a 10-h 100-Hz leg is 29 MB each
+            signals.append(EdfSignal(
+                np.clip(slots.column(legs[side].accel[:, k]), -full_scale_g, full_scale_g),
+                fs, label=f"Accel {axis} {side}",
+                transducer_type=f"ankle accelerometer {side}, sensor frame",
+                physical_dimension="g", physical_range=(-full_scale_g, full_scale_g),
+                digital_range=(-DIGITAL_MAX, DIGITAL_MAX), prefiltering="none"))
     marks = night_marks(result, gaps, notes, layout.t0, layout.end)
     edf = Edf(
         signals,
@@ -123,8 +123,8 @@ def luna_annot(result: NightResult, legs: Mapping[Side, Samples], *,
     ``class instance channel start stop meta``, times in s from the EDF's start, meta as
     ``key=value`` pairs separated by ``;`` (``.`` when none)."""
     layout = _layout(result, legs)
-    gaps = {side: _gaps(_count(legs[side], layout, side)[1], layout, side)
-            for side in layout.rates}
+    gaps = {side: _LegSlots.of(legs[side], layout, side).gap_times(layout.t0, fs)
+            for side, fs in layout.rates.items()}
     lines = [" | ".join([f"# {cls}", desc, *([" ".join(f"{k}[{t}]" for k, t in meta.items())]
                                              if meta else [])])
              for cls, (desc, meta) in CLASSES.items()]
@@ -153,39 +153,55 @@ def _layout(result: NightResult, legs: Mapping[Side, Samples]) -> _Layout:
     return _Layout(t0, record_s, math.ceil((last - t0) / record_s), rates)
 
 
-def _count(samples: Samples, layout: _Layout, side: Side) -> tuple[np.ndarray, np.ndarray]:
-    """Slot of each sample (-1: outside the file) and the number of samples per slot."""
-    n = layout.slots(side)
-    slot = np.rint((samples.time - layout.t0) * layout.rates[side]).astype(np.int64)
-    slot[(slot < 0) | (slot >= n)] = -1
-    return slot, np.bincount(slot[slot >= 0], minlength=n)
+@dataclass(frozen=True, slots=True)
+class _LegSlots:
+    """Where one leg's samples fall on the file's slots (slot k at t0 + k / rate)."""
 
+    slot: np.ndarray  # int64: the slot of each sample inside the file
+    inside: np.ndarray | None  # bool per sample, None when all are inside
+    count: np.ndarray  # int64 per slot: samples in it
+    gaps: list[tuple[int, int]]  # [start, end) slots of holes longer than MAX_BRIDGE_S
 
-def _place(samples: Samples, layout: _Layout, side: Side
-           ) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """The leg on the file's slots (float64 (n, 3), g) and its long gaps (Unix s)."""
-    slot, count = _count(samples, layout, side)
-    inside, seen = slot >= 0, np.flatnonzero(count)
-    if seen.size == 0:
-        raise BadInput(f"no {side} samples inside the night")
-    accel = np.empty((count.size, 3), dtype=np.float64)
-    for k in range(3):
-        total = np.bincount(slot[inside], weights=samples.accel[inside, k], minlength=count.size)
-        accel[:, k] = np.interp(np.arange(count.size), seen, total[seen] / count[seen])
-    gaps = _gaps(count, layout, side)
-    fs = layout.rates[side]
-    for a, b in gaps:
-        accel[round((a - layout.t0) * fs): round((b - layout.t0) * fs)] = GAP_FILL_G
-    return accel, gaps
+    @classmethod
+    def of(cls, samples: Samples, layout: _Layout, side: Side) -> _LegSlots:
+        n, fs = layout.slots(side), layout.rates[side]
+        slot = np.rint((samples.time - layout.t0) * fs).astype(np.int64)
+        keep = (slot >= 0) & (slot < n)
+        inside = None if keep.all() else keep
+        if inside is not None:
+            slot = slot[inside]
+        if slot.size == 0:
+            raise BadInput(f"no {side} samples inside the night")
+        count = np.bincount(slot, minlength=n)
+        starts, ends = runs(count == 0)
+        long = (ends - starts) > MAX_BRIDGE_S * fs
+        return cls(slot, inside, count,
+                   list(zip(starts[long].tolist(), ends[long].tolist(), strict=True)))
 
+    def column(self, values: np.ndarray) -> np.ndarray:
+        """One axis (`values` per sample, g) on the slots, float64: the mean of a slot's
+        samples; holes up to `MAX_BRIDGE_S` interpolated (the nearest sample at the ends);
+        longer ones `GAP_FILL_G`."""
+        if self.inside is not None:
+            values = values[self.inside]
+        seen = self.count > 0
+        if self.count.max() == 1:  # the usual case: one sample per slot
+            col = np.zeros(self.count.size)
+            col[self.slot] = values
+        else:
+            total = np.bincount(self.slot, weights=values, minlength=self.count.size)
+            col = np.divide(total, self.count, out=np.zeros_like(total), where=seen)
+        empty = np.flatnonzero(~seen)
+        if empty.size:
+            full = np.flatnonzero(seen)
+            col[empty] = np.interp(empty, full, col[full])
+        for a, b in self.gaps:
+            col[a:b] = GAP_FILL_G
+        return col
 
-def _gaps(count: np.ndarray, layout: _Layout, side: Side) -> list[tuple[float, float]]:
-    """Runs of empty slots longer than `MAX_BRIDGE_S`, as (start, end) Unix s."""
-    fs = layout.rates[side]
-    starts, ends = runs(count == 0)
-    long = (ends - starts) > MAX_BRIDGE_S * fs
-    return [(layout.t0 + a / fs, layout.t0 + b / fs)
-            for a, b in zip(starts[long].tolist(), ends[long].tolist(), strict=True)]
+    def gap_times(self, t0: int, fs: float) -> list[tuple[float, float]]:
+        """The long holes as (start, end) Unix s."""
+        return [(t0 + a / fs, t0 + b / fs) for a, b in self.gaps]
 
 
 def _ascii(text: str) -> str:
