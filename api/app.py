@@ -13,7 +13,7 @@ from api import errors
 from api.auth import FailureLimit
 from api.context import Context, Settings
 from api.models import Problem
-from api.routes import imports, live, nights, session, subjects
+from api.routes import exports, imports, live, nights, session, subjects
 from limbwatch.store.records import RecordStore
 from limbwatch.store.samples import SampleStore
 
@@ -51,6 +51,6 @@ def create_app(samples: SampleStore, records: RecordStore, *,
         response: Response = await call_next(request)
         return response
 
-    for module in (session, subjects, nights, live, imports):
+    for module in (session, subjects, nights, live, imports, exports):
         app.include_router(module.router, responses=PROBLEMS)
     return app

@@ -42,6 +42,9 @@ ROUTES = [
     ("GET", "/api/v1/nights/{night}/report", None, _night(R)),
     ("GET", "/api/v1/nights/{night}/events", None, _night(R)),
     ("GET", "/api/v1/nights/{night}/signal?side=left&points=100", None, _night(R)),
+    *[("GET", f"/api/v1/nights/{{night}}/{name}", None, _night(R))
+      for name in ("export.edf", "events.csv", "epochs.csv", "report.pdf",
+                   "sleep-episode.json")],
     ("POST", "/api/v1/nights/{night}/reanalyze", None, _write(202, night=True)),
     ("POST", "/api/v1/subjects/kid/night-ended", None, _write(202)),
     ("GET", "/api/v1/subjects/kid/trends?from=2026-11-01&to=2026-11-30", None, READ),

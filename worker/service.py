@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from analysis import ALGORITHM_VERSION
-from analysis.night import analyze_night
 from analysis.plm import Rules
 from analysis.result import NightResult
+from analysis.stored import analyse_stored_night
 from limbwatch.errors import LimbwatchError, Unavailable
-from limbwatch.store.nights import night_recordings, refresh_nights
+from limbwatch.store.nights import refresh_nights
 from limbwatch.store.records import NightRecord, RecordStore
 from limbwatch.store.samples import SampleStore
 
@@ -78,10 +78,8 @@ class AnalysisService:
         subject = self.records.subject(night.subject_id)
         self.records.set_status(night.id, "analysing")
         try:
-            recs = night_recordings(self.samples, night, fs=fs)
-            if age_months is None and subject is not None:
-                age_months = subject.age_months(night.start)
-            result = analyze_night(recs, age_months=age_months, rules=rules)
+            result = analyse_stored_night(self.samples, night, subject, age_months=age_months,
+                                          rules=rules, fs=fs)
         except Unavailable:
             self.records.set_status(night.id, "waiting")
             raise
