@@ -147,9 +147,10 @@ class SensorLink:
         self._emit = events or (lambda e: None)
         self._session: _Session | None = None
         self._buffer: list[Chunk] = []
-        self._replies: dict[wire.Op, asyncio.Future[wire.Reply]] = {}
+        # op -> the pending request's reply and the sim UTC when it arrived
+        self._replies: dict[wire.Op, asyncio.Future[tuple[wire.Reply, float]]] = {}
         self._sync_wanted = asyncio.Event()
-        self._reply_time = 0.0  # sim UTC when the last control reply arrived
+        self._sync_id = 0  # id of the latest TIME_SYNC request: a late reply to another is ignored
 
     async def run(self, stop: asyncio.Event) -> None:
         """Collect until `stop` is set, reconnecting with backoff (1 s doubling to 60 s)."""
@@ -275,8 +276,8 @@ class SensorLink:
         return first, last
 
     async def _backfill(self, client: BleakClient, first: int, last: int) -> None:
-        reply = await self._ask(client, wire.command(wire.Op.BACKFILL, first, last),
-                                timeout=BACKFILL_TIMEOUT_S)
+        reply, _ = await self._ask(client, wire.command(wire.Op.BACKFILL, first, last),
+                                   timeout=BACKFILL_TIMEOUT_S)
         s = self._require()
         still = [q for q in range(first, last + 1) if q in s.missing]
         if reply.result == wire.Result.NOT_IN_FLASH or still:
@@ -289,11 +290,10 @@ class SensorLink:
 
     async def _sync(self, client: BleakClient) -> None:
         s = self._require()
+        self._sync_id = (self._sync_id + 1) & 0xFFFFFFFF
         sent = self.clock.now()
-        reply = await self._ask(client, wire.command(wire.Op.TIME_SYNC, 0))
-        received = self._reply_time
-        ticks = int.from_bytes(reply.payload[4:8], "little")
-        s.clock.add_sync(ticks, sent, received)
+        reply, received = await self._ask(client, wire.command(wire.Op.TIME_SYNC, self._sync_id))
+        s.clock.add_sync(wire.TimeSyncReply.decode(reply.payload).ticks, sent, received)
         self.state.save(s.device, s.session, s.clock)
         self.status.drift_ppm = s.clock.drift_ppm
         held, s.unsynced = s.unsynced, []
@@ -301,26 +301,32 @@ class SensorLink:
             self._accept(packet)
 
     async def _ask(self, client: BleakClient, data: bytes,
-                   timeout: float = REPLY_TIMEOUT_S) -> wire.Reply:
+                   timeout: float = REPLY_TIMEOUT_S) -> tuple[wire.Reply, float]:
+        """Send a control command; its reply and the sim UTC when the reply arrived."""
         op = wire.Op(data[0])
-        future: asyncio.Future[wire.Reply] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[wire.Reply, float]] = (
+            asyncio.get_running_loop().create_future())
         self._replies[op] = future
         await client.write_gatt_char(wire.CONTROL_CHAR_UUID, data, response=True)
-        reply = await asyncio.wait_for(future, timeout)
+        reply, received = await asyncio.wait_for(future, timeout)
         if reply.result == wire.Result.BAD_REQUEST:
             raise BleakError(f"{self.target.name} refused {op.name}")
-        return reply
+        return reply, received
 
     def _on_reply(self, _char: object, data: bytearray) -> None:
-        self._reply_time = self.clock.now()
+        received = self.clock.now()
         try:
             reply = wire.decode_reply(bytes(data))
+            if reply.op is wire.Op.TIME_SYNC and reply.result is wire.Result.OK and \
+                    wire.TimeSyncReply.decode(reply.payload).request_id != self._sync_id:
+                log.info("%s: ignored a late TIME_SYNC reply", self.target.name)
+                return
         except wire.WireError as exc:
             self._bad(str(exc))
             return
         future = self._replies.pop(reply.op, None)
         if future is not None and not future.done():
-            future.set_result(reply)
+            future.set_result((reply, received))
 
     def _on_data(self, _char: object, data: bytearray) -> None:
         try:
