@@ -29,9 +29,8 @@ from contextlib import suppress
 from pathlib import Path
 
 from limbwatch.errors import Unavailable
-from limbwatch.recording import as_side
 from limbwatch.store.samples import Chunk, SampleStore, StoreUnavailable
-from limbwatch.store.sqlite import chunk_row, counts_from_blob
+from limbwatch.store.sqlite import chunk_from_row, chunk_row
 from limbwatch.store.sqlite_base import GuardedSqlite
 
 SCHEMA_VERSION = 1
@@ -91,11 +90,7 @@ class Spool(GuardedSqlite):
             rows = db.execute(
                 f"SELECT id, {_COLUMNS} FROM items ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
-        return [
-            (id_, Chunk(subject, as_side(side), device, session, seq, t0, dt,
-                        counts_from_blob(blob), counts_per_g))
-            for id_, device, session, seq, subject, side, t0, dt, _, counts_per_g, blob in rows
-        ]
+        return [(row[0], chunk_from_row(row[1:])) for row in rows]
 
     def ack(self, upto_id: int) -> None:
         """Forget every chunk with id <= `upto_id` (they are safely elsewhere); fsynced."""

@@ -321,3 +321,66 @@ def test_consecutive_packets_timed_slightly_apart_keep_every_sample(
     assert got.time.size == 3 * len(a.counts)
     assert (np.diff(got.time) > 0).all()
     assert got.time[len(a.counts)] == pytest.approx(a.t0 + len(a.counts) * a.dt)
+
+
+def flip_byte(path: Path, seq: int, column: str = "counts", at: int = 7) -> None:
+    """Damage one stored chunk from a second connection, as a failing disk or a stray writer
+    would: one byte of its counts BLOB flipped, or (column "t0") its start time nudged."""
+    with closing(sqlite3.connect(path)) as other, other:
+        if column == "counts":
+            (blob,) = other.execute("SELECT counts FROM chunks WHERE seq = ?", (seq,)).fetchone()
+            damaged = bytearray(blob)
+            damaged[at] ^= 0x40
+            other.execute("UPDATE chunks SET counts = ? WHERE seq = ?", (bytes(damaged), seq))
+        else:
+            other.execute(f"UPDATE chunks SET {column} = {column} + 1e-6 WHERE seq = ?", (seq,))
+
+
+@pytest.mark.parametrize("column", ["counts", "t0"])
+def test_a_damaged_chunk_is_reported_and_skipped_never_returned(
+    tmp_path: Path, column: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "store.db"
+    chunks = leg_chunks("left", 20)
+    with SqliteSampleStore(path) as s:
+        s.write_chunks(chunks)
+    flip_byte(path, 5, column)
+    with SqliteSampleStore(path) as s:
+        got = s.read_samples("kid", "left", 0.0, 2e9)
+    assert got.damaged == 1
+    time, accel = expected(chunks[:5] + chunks[6:])
+    assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
+    assert "skipped 1 damaged chunks" in caplog.text and "LW-left/1/5" in caplog.text
+
+
+def test_a_good_copy_replaces_a_damaged_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    chunks = leg_chunks("left", 20)
+    with SqliteSampleStore(path) as s:
+        s.write_chunks(chunks)
+        flip_byte(path, 5)
+        s.write_chunks(chunks[5:6])  # e.g. fetched again from the sensor's flash
+        got = s.read_samples("kid", "left", 0.0, 2e9)
+        assert got.damaged == 0 and s.conflicts() == []
+    time, accel = expected(chunks)
+    assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
+
+
+def test_other_contents_under_a_stored_key_are_kept_apart_as_a_conflict(
+    store: SqliteSampleStore, caplog: pytest.LogCaptureFixture,
+) -> None:
+    chunks = leg_chunks("left", 10)
+    store.write_chunks(chunks)
+    # A restarted sensor reused seq 3 for other samples; seq 4 comes again, timed differently.
+    other = replace(chunks[3], counts=chunks[3].counts[::-1].copy())
+    retimed = replace(chunks[4], t0=chunks[4].t0 + 0.01)
+    store.write_chunks([other, retimed])
+    store.write_chunks([other])  # the same conflicting contents again: still one conflict
+    (kept,) = store.conflicts()
+    assert (kept.device, kept.session, kept.seq) == ("LW-left", 1, 3)
+    assert np.array_equal(kept.counts, other.counts) and kept.t0 == other.t0
+    assert "other contents" in caplog.text and "LW-left/1/3" in caplog.text
+    got = store.read_samples("kid", "left", 0.0, 2e9)  # the stored chunks, unchanged
+    time, accel = expected(chunks)
+    assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
+    assert n_rows(store.path) == 10

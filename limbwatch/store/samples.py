@@ -45,6 +45,7 @@ class Samples:
     time: np.ndarray  # float64 Unix s
     accel: np.ndarray  # float32 (n, 3) g
     fs: float  # nominal rate, Hz
+    damaged: int = 0  # chunks in the range that failed their integrity check: skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +60,15 @@ class Extent:
 
 class SampleStore(Protocol):
     def write_chunks(self, chunks: Sequence[Chunk]) -> None:
-        """Store chunks, all or none; chunks already stored are skipped. StoreUnavailable."""
+        """Store chunks, all or none; chunks already stored are skipped, and one whose key is
+        stored with other contents is kept apart (`conflicts`). StoreUnavailable."""
 
     def read_samples(self, subject: str, side: Side, start: float, end: float) -> Samples:
-        """All samples of a leg with start <= time < end."""
+        """All samples of a leg with start <= time < end; damaged chunks are skipped and
+        counted in `Samples.damaged`."""
+
+    def conflicts(self) -> list[Chunk]:
+        """Chunks that arrived under a stored key with other contents, kept apart."""
 
     def extent(self, subject: str, start: float = ..., end: float = ...) -> Extent | None:
         """The subject's data with start <= chunk start < end (default: all), None if none."""

@@ -20,9 +20,27 @@ SAMPLE_TABLES = (
         n INTEGER NOT NULL,
         counts_per_g INTEGER NOT NULL,
         counts BLOB NOT NULL,
+        crc INTEGER NOT NULL,  -- CRC-32 of the row's other fields (sqlite.row_crc)
         PRIMARY KEY (device, session, seq)
     ) WITHOUT ROWID""",
     "CREATE INDEX chunks_by_leg_time ON chunks (subject, side, t0)",
+    # A chunk that arrived under a (device, session, seq) already stored with other contents (a
+    # sensor restarted with its seqs reused): kept here, apart, once per distinct content.
+    """CREATE TABLE chunk_conflicts (
+        device TEXT NOT NULL,
+        session INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        side TEXT NOT NULL,
+        t0 REAL NOT NULL,
+        dt REAL NOT NULL,
+        n INTEGER NOT NULL,
+        counts_per_g INTEGER NOT NULL,
+        counts BLOB NOT NULL,
+        crc INTEGER NOT NULL,
+        received REAL NOT NULL,  -- Unix s (store clock)
+        PRIMARY KEY (device, session, seq, crc)
+    ) WITHOUT ROWID""",
     # The longest chunk of each leg (n * dt, s): a read of [start, end) then seeks the index at
     # t0 >= start - max_span instead of scanning the leg's earlier nights.
     """CREATE TABLE leg_spans (

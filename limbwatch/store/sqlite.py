@@ -2,7 +2,7 @@
 
 Layout (measured in `../shared/notes/storage.md`): a row per chunk (one BLE packet, or more) with
 its int16 counts as a little-endian BLOB, keyed (device, session, seq), so that rewriting a chunk
-is a no-op (INSERT OR IGNORE); an index on (subject, side, t0) serves time-range reads. WAL
+is a no-op; an index on (subject, side, t0) serves time-range reads. WAL
 journal, synchronous=NORMAL by default: a commit survives the process being killed, but the last
 commits (up to the next checkpoint) may roll back on power loss or an OS crash; pass
 synchronous="FULL" to fsync every commit. Schema version in `PRAGMA user_version`, and
@@ -12,11 +12,23 @@ Every SQLite failure (locked, read-only, disk full, I/O error, file deleted whil
 store) raises `StoreUnavailable` with a one-line message saying what failed and what to do; a
 write that fails stores nothing. A file that is not a limbwatch store raises `NotAStore`.
 The store may be shared between threads (calls are serialised by a lock).
+
+Integrity: every row carries a CRC-32 of its fields (`row_crc`), checked on every read; a row
+that fails it is logged, counted in `Samples.damaged` and skipped, never returned as data.
+A chunk written under a (device, session, seq) already stored with other contents (same
+subject, leg, scale and counts: the times may differ, they are estimates) is not dropped: it goes
+to `chunk_conflicts`, is logged, and `conflicts()` lists it; the same contents again are a no-op,
+and a good copy replaces a stored row that fails its CRC.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import sqlite3
+import struct
+import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,17 +40,25 @@ from limbwatch.store.samples import Chunk, Extent, Samples, StoreUnavailable
 from limbwatch.store.sqlite_base import GuardedSqlite, Synchronous
 from limbwatch.wire import RATES_HZ
 
+log = logging.getLogger(__name__)
+
 _SIDES: tuple[Side, Side] = ("left", "right")
 
-_INSERT_CHUNK = "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_CHUNK = "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SELECT_CHUNK = """SELECT device, session, seq, subject, side, t0, dt, n, counts_per_g, counts, crc
+    FROM chunks WHERE device = ? AND session = ? AND seq = ?"""
+_REPLACE_CHUNK = "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_CONFLICT = f"INSERT OR IGNORE INTO chunk_conflicts VALUES ({', '.join('?' * 12)})"
 _GROW_SPAN = """INSERT INTO leg_spans VALUES (?, ?, ?)
     ON CONFLICT (subject, side) DO UPDATE SET max_span = max(max_span, excluded.max_span)"""
-_SELECT_SAMPLES = """SELECT t0, dt, n, counts_per_g, counts, device, session, seq FROM chunks
+_SELECT_SAMPLES = """SELECT device, session, seq, t0, dt, n, counts_per_g, counts, crc FROM chunks
     WHERE subject = ?1 AND side = ?2 AND t0 < ?4
       AND t0 >= ?3 - (SELECT max_span FROM leg_spans WHERE subject = ?1 AND side = ?2)
     ORDER BY t0, device, session, seq"""
 
 ChunkRow = tuple[str, int, int, str, str, float, float, int, int, bytes]
+_CRC_NUMBERS = struct.Struct("<qqddqq")  # session, seq, t0, dt, n, counts_per_g
+
 
 def check_chunk(chunk: Chunk) -> None:
     """ValueError unless `chunk` can be stored: a side, int16 counts of shape (n >= 1, 3), a
@@ -74,6 +94,26 @@ def chunk_row(chunk: Chunk) -> ChunkRow:
         str(chunk.device), int(chunk.session), int(chunk.seq), str(chunk.subject), chunk.side,
         float(chunk.t0), float(chunk.dt), len(chunk.counts), int(chunk.counts_per_g), blob,
     )
+
+
+def row_crc(row: ChunkRow) -> int:
+    """CRC-32 of every field of a chunk row: the strings length-prefixed, the numbers as stored
+    (int64, float64), then the counts. Stored beside the row, checked on every read."""
+    device, session, seq, subject, side, t0, dt, n, counts_per_g, blob = row
+    text = "".join(f"{len(x)}:{x}" for x in (device, subject, side)).encode()
+    head = text + _CRC_NUMBERS.pack(session, seq, t0, dt, n, counts_per_g)
+    return zlib.crc32(blob, zlib.crc32(head))
+
+
+def chunk_from_row(row: ChunkRow) -> Chunk:
+    device, session, seq, subject, side, t0, dt, _, counts_per_g, blob = row
+    return Chunk(subject, as_side(side), device, session, seq, t0, dt, counts_from_blob(blob),
+                 counts_per_g)
+
+
+def _same_contents(a: ChunkRow, b: ChunkRow) -> bool:
+    """Whether two rows of one key hold the same samples for the same leg (times may differ)."""
+    return (a[3], a[4], a[7], a[8], a[9]) == (b[3], b[4], b[7], b[8], b[9])
 
 
 def counts_from_blob(blob: bytes) -> np.ndarray:
@@ -138,17 +178,50 @@ class SqliteSampleStore(GuardedSqlite):
 
     def write_chunks(self, chunks: Sequence[Chunk]) -> None:
         """Store chunks in one transaction, all or none; chunks already stored (same device,
-        session, seq) are skipped. ValueError for a malformed chunk (nothing stored)."""
+        session, seq and contents) are skipped, other contents under a stored key are kept
+        apart as conflicts (see the module docstring). ValueError for a malformed chunk
+        (nothing stored)."""
         rows = [chunk_row(chunk) for chunk in chunks]
         if not rows:
             return
+        checked = [(*row, row_crc(row)) for row in rows]
         spans: dict[tuple[str, str], float] = {}
         for row in rows:
             leg = (row[3], row[4])
             spans[leg] = max(spans.get(leg, 0.0), row[7] * row[6])
         with self._transaction(f"write {len(rows)} chunks (none was stored)") as db:
-            db.executemany(_INSERT_CHUNK, rows)
+            before = db.total_changes
+            db.executemany(_INSERT_CHUNK, checked)
+            if db.total_changes - before < len(rows):  # some keys were there already
+                self._settle_collisions(db, checked)
             db.executemany(_GROW_SPAN, [(*leg, span) for leg, span in spans.items()])
+
+    def _settle_collisions(self, db: sqlite3.Connection,
+                           checked: list[tuple[*ChunkRow, int]]) -> None:
+        """For rows whose key was stored already: nothing if the contents are the same, repair a
+        stored row that fails its CRC, else keep the newcomer apart as a conflict."""
+        now = time.time()
+        for new in checked:
+            stored = db.execute(_SELECT_CHUNK, new[:3]).fetchone()
+            if tuple(stored) == new:
+                continue  # just inserted, or written before exactly so
+            key = "/".join(map(str, new[:3]))
+            old_row: ChunkRow = tuple(stored[:10])
+            if row_crc(old_row) != stored[10]:
+                log.warning("chunk %s: replaced a stored copy that failed its checksum", key)
+                db.execute(_REPLACE_CHUNK, new)
+            elif not _same_contents(old_row, new[:10]):
+                log.warning("chunk %s: arrived with other contents than the stored one; kept "
+                            "apart in chunk_conflicts (a sensor reused its seqs?)", key)
+                db.execute(_INSERT_CONFLICT, (*new, now))
+
+    def conflicts(self) -> list[Chunk]:
+        """The chunks kept apart because their key was stored with other contents."""
+        with self._reading("read the conflicting chunks") as db:
+            rows = db.execute(
+                "SELECT device, session, seq, subject, side, t0, dt, n, counts_per_g, counts "
+                "FROM chunk_conflicts ORDER BY device, session, seq, received").fetchall()
+        return [chunk_from_row(row) for row in rows]
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -162,13 +235,23 @@ class SqliteSampleStore(GuardedSqlite):
         error) rather than losing samples. Other chunks of one leg should not overlap; if some
         do (e.g. a sensor session restarted with its clock behind), both are kept, the samples
         sorted by time, and a sample whose time is not strictly after the previous one is
-        dropped (the earlier chunk's, in (t0, device, session, seq) order, wins).
+        dropped (the earlier chunk's, in (t0, device, session, seq) order, wins). A chunk that
+        fails its checksum is skipped and counted in `damaged`.
         """
         with self._reading("read samples") as db:
             rows = db.execute(_SELECT_SAMPLES, (subject, side, start, end)).fetchall()
-        if not rows:
-            return Samples(np.empty(0), np.empty((0, 3), dtype=np.float32), 0.0)
-        t0s, dts, ns, cpgs, blobs, devices, sessions, seqs = zip(*rows, strict=True)
+        intact = [row_crc((*r[:3], subject, side, *r[3:8])) == r[8] for r in rows]
+        good = [r for r, ok in zip(rows, intact, strict=True) if ok]
+        damaged = len(rows) - len(good)
+        if damaged:
+            keys = ["/".join(map(str, r[:3])) for r, ok in zip(rows, intact, strict=True)
+                    if not ok]
+            log.warning("%s %s: skipped %d damaged chunks (they fail their checksum: restore the "
+                        "store from a backup or collect them again): %s", subject, side,
+                        damaged, ", ".join(keys[:20]) + (" ..." if damaged > 20 else ""))
+        if not good:
+            return Samples(np.empty(0), np.empty((0, 3), dtype=np.float32), 0.0, damaged)
+        devices, sessions, seqs, t0s, dts, ns, cpgs, blobs, _ = zip(*good, strict=True)
         dt = np.array(dts, dtype=np.float64)
         n = np.array(ns, dtype=np.int64)
         t0 = _join_consecutive(np.array(t0s, dtype=np.float64), dt, n, devices, sessions, seqs)
@@ -185,7 +268,7 @@ class SqliteSampleStore(GuardedSqlite):
             keep = np.concatenate(([True], np.diff(time) > 0))
             time, accel = time[keep], accel[keep]
         i0, i1 = np.searchsorted(time, (start, end), side="left")
-        return Samples(time[i0:i1], accel[i0:i1], nominal_rate(dt))
+        return Samples(time[i0:i1], accel[i0:i1], nominal_rate(dt), damaged)
 
     def extent(self, subject: str, start: float = -math.inf,
                end: float = math.inf) -> Extent | None:
