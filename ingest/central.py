@@ -34,8 +34,9 @@ from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
 from ingest.clock import DeviceClock, Sync
-from ingest.spool import Spool, drain
+from ingest.spool import PendingModels, Spool, drain
 from limbwatch import wire
+from limbwatch.clockmodel import ClockModel, ClockSegment
 from limbwatch.recording import Side
 from limbwatch.simclock import SimClock
 from limbwatch.store.records import DeviceEvent, RecordStore
@@ -104,6 +105,10 @@ class ClockState:
         rows = self._data.get(f"{device}/{session}", [])
         return DeviceClock.restore([(int(r[0]), Sync(int(r[1]), r[2], r[3])) for r in rows])
 
+    def sessions(self) -> list[tuple[str, int]]:
+        """The (device, session) pairs with syncs kept here."""
+        return [(key.rsplit("/", 1)[0], int(key.rsplit("/", 1)[1])) for key in self._data]
+
     def save(self, device: str, session: int, clock: DeviceClock) -> None:
         self._data[f"{device}/{session}"] = [
             [seq, s.ticks, s.sent, s.received] for seq, s in clock.syncs()
@@ -122,6 +127,7 @@ class _Session:
     rate_hz: int
     counts_per_g: int
     clock: DeviceClock
+    model: ClockModel | None  # `clock`'s fit as of its latest sync, as written to the store
     have: set[int] = field(default_factory=set)  # seqs safe in the spool or store
     missing: dict[int, tuple[int, float]] = field(default_factory=dict)  # seq -> (`live`,
     # host monotonic time) when it was found missing
@@ -134,9 +140,11 @@ class SensorLink:
     """Keeps one sensor collected all night (see module docstring)."""
 
     def __init__(self, target: SensorTarget, *, backend: Backend, clock: SimClock, spool: Spool,
-                 store: SampleStore, state: ClockState, sync_interval_s: float = 300.0,
+                 store: SampleStore, state: ClockState, models: PendingModels,
+                 sync_interval_s: float = 300.0,
                  events: Callable[[DeviceEvent], None] | None = None) -> None:
         self.target = target
+        self.models = models
         self.backend = backend
         self.clock = clock
         self.spool = spool
@@ -219,9 +227,9 @@ class SensorLink:
         if s is None or s.session != status.session:
             have = set(self.store.stored_seqs(device, status.session))
             have |= set(self.spool.seqs(device, status.session))
-            s = _Session(device, status.session, status.rate_hz, status.counts_per_g,
-                         self.state.load(device, status.session), have=have,
-                         highest=max(have, default=-1))
+            clock = self.state.load(device, status.session)
+            s = _Session(device, status.session, status.rate_hz, status.counts_per_g, clock,
+                         _clock_model(clock), have=have, highest=max(have, default=-1))
             self._session = s
         else:
             s.rate_hz, s.counts_per_g = status.rate_hz, status.counts_per_g
@@ -295,6 +303,9 @@ class SensorLink:
         reply, received = await self._ask(client, wire.command(wire.Op.TIME_SYNC, self._sync_id))
         s.clock.add_sync(wire.TimeSyncReply.decode(reply.payload).ticks, sent, received)
         self.state.save(s.device, s.session, s.clock)
+        s.model = _clock_model(s.clock)
+        if s.model is not None:
+            self.models.put(s.device, s.session, s.model)
         self.status.drift_ppm = s.clock.drift_ppm
         held, s.unsynced = s.unsynced, []
         for packet in held:
@@ -356,7 +367,8 @@ class SensorLink:
         self._buffer.append(Chunk(
             subject=self.target.subject, side=self.target.side, device=s.device,
             session=s.session, seq=packet.seq, t0=t0, dt=dt, counts=packet.counts,
-            counts_per_g=s.counts_per_g,
+            counts_per_g=s.counts_per_g, rate_hz=s.rate_hz,
+            ticks=None if s.model is None else s.model.ticks_at(t0, packet.seq),
         ))
         s.have.add(packet.seq)
         self.status.packets += 1
@@ -397,6 +409,17 @@ class SensorLink:
         return self._session
 
 
+def _clock_model(clock: DeviceClock) -> ClockModel | None:
+    """The clock's fit as plain data for the store: its segments that have syncs (packets of a
+    segment without any are held back, so no chunk is stamped on one); None before the first.
+
+    Reads DeviceClock's private segments (first_seq, a, b) while `ingest.clock` is rewritten;
+    to be replaced by the clock's own public model snapshot."""
+    segments = [ClockSegment(seg.first_seq, seg.a, seg.b)
+                for seg in clock._segments if seg.syncs]
+    return ClockModel(tuple(segments)) if segments else None
+
+
 def _holds_packets(status: wire.Status) -> bool:
     """False for an empty flash, which reports oldest = newest + 1 mod 2**32 (oldest 0 and
     newest 0xFFFFFFFF after an erase)."""
@@ -426,9 +449,15 @@ class Ingester:
         self.spool, self.store, self.records = spool, store, records
         self._events: list[DeviceEvent] = []
         state = ClockState(state_path)
+        self.models = PendingModels()
+        for device, session in state.sessions():  # what a killed gateway may not have written
+            model = _clock_model(state.load(device, session))
+            if model is not None:
+                self.models.put(device, session, model)
         self.links = [
             SensorLink(t, backend=backend, clock=clock, spool=spool, store=store, state=state,
-                       sync_interval_s=sync_interval_s, events=self._events.append)
+                       models=self.models, sync_interval_s=sync_interval_s,
+                       events=self._events.append)
             for t in targets
         ]
 
@@ -438,7 +467,8 @@ class Ingester:
     async def run(self, stop: asyncio.Event) -> None:
         """Collect until `stop` is set; then hand everything still held to the spool."""
         tasks = [asyncio.create_task(link.run(stop)) for link in self.links]
-        tasks.append(asyncio.create_task(drain(self.spool, self.store, stop=stop)))
+        tasks.append(asyncio.create_task(drain(self.spool, self.store, models=self.models,
+                                               stop=stop)))
         tasks.append(asyncio.create_task(self._write_events(stop)))
         try:
             await asyncio.gather(*tasks)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from limbwatch.clockmodel import ClockModel
 from limbwatch.errors import Unavailable
 from limbwatch.store.samples import Chunk, SampleStore, StoreUnavailable
 from limbwatch.store.sqlite import chunk_from_row, chunk_row
@@ -50,10 +51,12 @@ _SCHEMA = (
         dt REAL NOT NULL,
         n INTEGER NOT NULL,
         counts_per_g INTEGER NOT NULL,
+        ticks INTEGER,
+        rate_hz INTEGER,
         counts BLOB NOT NULL
     )""",
 )
-_COLUMNS = "device, session, seq, subject, side, t0, dt, n, counts_per_g, counts"
+_COLUMNS = "device, session, seq, subject, side, t0, dt, n, counts_per_g, ticks, rate_hz, counts"
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class Spool(GuardedSqlite):
         if not rows:
             return
         with self._transaction(f"append {len(rows)} chunks (none was appended)") as db:
-            db.executemany(f"INSERT INTO items ({_COLUMNS}) VALUES ({', '.join('?' * 10)})", rows)
+            db.executemany(f"INSERT INTO items ({_COLUMNS}) VALUES ({', '.join('?' * 12)})", rows)
 
     def peek(self, limit: int) -> list[tuple[int, Chunk]]:
         """Up to `limit` of the oldest chunks not acked, oldest first, with their ids."""
@@ -116,19 +119,50 @@ class Spool(GuardedSqlite):
         return sum(f.stat().st_size for f in files if f.exists())
 
 
+class PendingModels:
+    """The newest clock model of each sensor session, not yet in the store (latest wins).
+
+    `drain` writes them before each batch of chunks it peeked, so a chunk never reaches the
+    store before the model it was stamped with. Used on the event loop only."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int], ClockModel] = {}
+
+    def put(self, device: str, session: int, model: ClockModel) -> None:
+        self._models[(device, session)] = model
+
+    def take(self) -> dict[tuple[str, int], ClockModel]:
+        taken, self._models = self._models, {}
+        return taken
+
+    def give_back(self, taken: dict[tuple[str, int], ClockModel]) -> None:
+        """Models a failed write took: pending again unless a newer one came meanwhile."""
+        for key, model in taken.items():
+            self._models.setdefault(key, model)
+
+
+def _store_batch(store: SampleStore, models: dict[tuple[str, int], ClockModel],
+                 chunks: list[Chunk]) -> None:
+    if models:
+        store.put_clock_models(models)
+    if chunks:
+        store.write_chunks(chunks)
+
+
 async def drain(
     spool: Spool,
     store: SampleStore,
     *,
+    models: PendingModels | None = None,
     batch: int = 500,
     retry_s: float = 1.0,
     stop: asyncio.Event,
 ) -> None:
     """Move chunks from `spool` to `store`, oldest first, until `stop` is set.
 
-    Each round peeks at most `batch` chunks, writes them with `store.write_chunks` in a worker
-    thread, then acks them. While the store raises StoreUnavailable the same batch is retried
-    after `retry_s`, doubling up to `MAX_RETRY_S` (30 s). Hence:
+    Each round peeks at most `batch` chunks, writes the pending clock `models` and then the
+    chunks in a worker thread, then acks the chunks. While the store raises StoreUnavailable
+    the same batch is retried after `retry_s`, doubling up to `MAX_RETRY_S` (30 s). Hence:
     - nothing is lost: a chunk leaves the spool only after the store committed it;
     - nothing is reordered: no batch is written before the previous one was stored;
     - nothing is duplicated: if the process dies between write and ack, the batch is written
@@ -144,18 +178,22 @@ async def drain(
     delay = retry_s
     while not stop.is_set():
         items = spool.peek(batch)
-        if not items:
+        pending = {} if models is None else models.take()  # after the peek: see PendingModels
+        if not items and not pending:
             await _sleep_unless(stop, IDLE_POLL_S)
             continue
         try:
-            await asyncio.to_thread(store.write_chunks, [chunk for _, chunk in items])
+            await asyncio.to_thread(_store_batch, store, pending, [chunk for _, chunk in items])
         except StoreUnavailable as exc:
+            if models is not None:
+                models.give_back(pending)
             log.warning("%s; %d chunks wait in the spool, retrying in %.1f s",
                         exc, len(items), delay)
             await _sleep_unless(stop, delay)
             delay = min(2 * delay, MAX_RETRY_S)
             continue
-        spool.ack(items[-1][0])
+        if items:
+            spool.ack(items[-1][0])
         delay = retry_s
 
 
