@@ -285,7 +285,9 @@ async def get_adapter(transport: BumbleTransport) -> BumbleAdapter:
             f"{transport.describe()}: one adapter per loop; await close_adapter() first"
         )
     if adapter.lost:
-        await close_adapter()
+        if _ADAPTERS.get(loop) is opening:  # not already replaced by another user's call
+            del _ADAPTERS[loop]
+            await adapter.close()
         return await get_adapter(transport)
     return adapter
 

@@ -24,6 +24,11 @@ from limbwatch.store.sqlite_records import SqliteRecordStore
 
 log = logging.getLogger(__name__)
 
+# Real seconds a store call waits for another process's lock before it fails (and is retried):
+# short, so that stopping never waits long on a worker thread.
+STORE_BUSY_S = 1.0
+CLOSE_ADAPTER_S = 1.0  # real seconds to disconnect the sensors and close the adapter at the end
+
 
 @asynccontextmanager
 async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
@@ -39,8 +44,8 @@ async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
         close_adapter = bumble_backend.close_adapter
     config.store_path.parent.mkdir(parents=True, exist_ok=True)
     config.spool_path.parent.mkdir(parents=True, exist_ok=True)
-    store = SqliteSampleStore(config.store_path, synchronous="FULL")
-    records = SqliteRecordStore(config.store_path)
+    store = SqliteSampleStore(config.store_path, synchronous="FULL", timeout_s=STORE_BUSY_S)
+    records = SqliteRecordStore(config.store_path, timeout_s=STORE_BUSY_S)
     spool = Spool(config.spool_path)
     try:
         yield Ingester(
@@ -50,7 +55,10 @@ async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
         )
     finally:
         if close_adapter is not None:
-            await close_adapter()
+            closing = asyncio.ensure_future(close_adapter())
+            if not (await asyncio.wait({closing}, timeout=CLOSE_ADAPTER_S))[0]:
+                closing.cancel()
+                log.warning("the BLE adapter did not close within %g s", CLOSE_ADAPTER_S)
         spool.close()
         records.close()
         store.close()

@@ -25,12 +25,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
 
+from ingest.aio import first_of
 from limbwatch.clockmodel import ClockModel
-from limbwatch.errors import Unavailable
-from limbwatch.store.samples import Chunk, SampleStore, StoreUnavailable
+from limbwatch.errors import Damaged, Unavailable
+from limbwatch.store.samples import Chunk, SampleStore
 from limbwatch.store.sqlite import chunk_from_row, chunk_row
 from limbwatch.store.sqlite_base import GuardedSqlite
 
@@ -161,43 +161,36 @@ async def drain(
     """Move chunks from `spool` to `store`, oldest first, until `stop` is set.
 
     Each round peeks at most `batch` chunks, writes the pending clock `models` and then the
-    chunks in a worker thread, then acks the chunks. While the store raises StoreUnavailable
+    chunks, then acks the chunks, each step in a worker thread (the spool commits with an
+    fsync). While the store or the spool fails (`Unavailable`: locked, full, gone; or `Damaged`)
     the same batch is retried after `retry_s`, doubling up to `MAX_RETRY_S` (30 s). Hence:
     - nothing is lost: a chunk leaves the spool only after the store committed it;
     - nothing is reordered: no batch is written before the previous one was stored;
     - nothing is duplicated: if the process dies between write and ack, the batch is written
       again on restart and the store skips the chunks it has (same device, session, seq);
     - memory holds at most one batch.
-    If `stop` is set during a write, the write is finished and acked before returning. The
-    spool's peek and ack run on the event loop (local commits, 0.3 ms here: see the bench).
-    Other errors (a SpoolError, a bug) propagate.
+    If `stop` is set during a write, the write is finished and acked before returning.
     Power loss: the store's commit must be durable before the ack, so give the ingester a
     `SqliteSampleStore(..., synchronous="FULL")`; with "NORMAL" its last commits may roll back after
     the spool forgot them.
     """
     delay = retry_s
     while not stop.is_set():
-        items = spool.peek(batch)
-        pending = {} if models is None else models.take()  # after the peek: see PendingModels
-        if not items and not pending:
-            await _sleep_unless(stop, IDLE_POLL_S)
-            continue
+        pending: dict[tuple[str, int], ClockModel] = {}
         try:
+            items = await asyncio.to_thread(spool.peek, batch)
+            pending = {} if models is None else models.take()  # after the peek: PendingModels
+            if not items and not pending:
+                await first_of(stop, timeout=IDLE_POLL_S)
+                continue
             await asyncio.to_thread(_store_batch, store, pending, [chunk for _, chunk in items])
-        except StoreUnavailable as exc:
+            if items:
+                await asyncio.to_thread(spool.ack, items[-1][0])
+        except (Unavailable, Damaged) as exc:
             if models is not None:
                 models.give_back(pending)
-            log.warning("%s; %d chunks wait in the spool, retrying in %.1f s",
-                        exc, len(items), delay)
-            await _sleep_unless(stop, delay)
+            log.warning("%s; the chunks wait in the spool, retrying in %.1f s", exc, delay)
+            await first_of(stop, timeout=delay)
             delay = min(2 * delay, MAX_RETRY_S)
             continue
-        if items:
-            spool.ack(items[-1][0])
         delay = retry_s
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    """Wait `seconds`, or less if `stop` is set meanwhile."""
-    with suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
