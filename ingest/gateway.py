@@ -12,12 +12,14 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 
 from ingest.central import Backend, Ingester, SensorStatus, SensorTarget
+from ingest.lockfile import exclusive
 from ingest.spool import Spool
 from limbwatch.config import ConfigError, GatewayConfig, load_config
+from limbwatch.errors import Refused
 from limbwatch.store.samples import StoreUnavailable
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
@@ -32,36 +34,37 @@ CLOSE_ADAPTER_S = 1.0  # real seconds to disconnect the sensors and close the ad
 
 @asynccontextmanager
 async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
-    """An Ingester wired to the configured backend, spool and store; closes them all after."""
-    backend = Backend()
-    close_adapter: Callable[[], Awaitable[None]] | None = None
-    if config.transport is not None:
-        from ingest import bumble_backend
-
-        scanner, client = bumble_backend.bumble_backend(
-            bumble_backend.BumbleTransport(config.transport))
-        backend = Backend(scanner=scanner, client=client)
-        close_adapter = bumble_backend.close_adapter
+    """An Ingester wired to the configured backend, spool and store, holding the spool's lock
+    (Refused if another gateway has it); closes them all after."""
     config.store_path.parent.mkdir(parents=True, exist_ok=True)
     config.spool_path.parent.mkdir(parents=True, exist_ok=True)
-    store = SqliteSampleStore(config.store_path, synchronous="FULL", timeout_s=STORE_BUSY_S)
-    records = SqliteRecordStore(config.store_path, timeout_s=STORE_BUSY_S)
-    spool = Spool(config.spool_path)
-    try:
-        yield Ingester(
-            [SensorTarget(s.subject, s.side, s.name, s.serial) for s in config.sensors],
-            backend=backend, clock=config.clock, spool=spool, store=store,
-            records=records, state_path=config.state_path, sync_interval_s=config.sync_interval_s,
-        )
-    finally:
-        if close_adapter is not None:
-            closing = asyncio.ensure_future(close_adapter())
-            if not (await asyncio.wait({closing}, timeout=CLOSE_ADAPTER_S))[0]:
-                closing.cancel()
-                log.warning("the BLE adapter did not close within %g s", CLOSE_ADAPTER_S)
-        spool.close()
-        records.close()
-        store.close()
+    with ExitStack() as held:
+        held.enter_context(exclusive(config.spool_path))
+        store = held.enter_context(
+            SqliteSampleStore(config.store_path, synchronous="FULL", timeout_s=STORE_BUSY_S))
+        records = held.enter_context(SqliteRecordStore(config.store_path, timeout_s=STORE_BUSY_S))
+        spool = held.enter_context(Spool(config.spool_path))
+        backend = Backend()
+        close_adapter: Callable[[], Awaitable[None]] | None = None
+        if config.transport is not None:
+            from ingest import bumble_backend
+
+            scanner, client = bumble_backend.bumble_backend(
+                bumble_backend.BumbleTransport(config.transport))
+            backend = Backend(scanner=scanner, client=client)
+            close_adapter = bumble_backend.close_adapter
+        try:
+            yield Ingester(
+                [SensorTarget(s.subject, s.side, s.name, s.serial) for s in config.sensors],
+                backend=backend, clock=config.clock, spool=spool, store=store, records=records,
+                state_path=config.state_path, sync_interval_s=config.sync_interval_s,
+            )
+        finally:
+            if close_adapter is not None:
+                closing = asyncio.ensure_future(close_adapter())
+                if not (await asyncio.wait({closing}, timeout=CLOSE_ADAPTER_S))[0]:
+                    closing.cancel()
+                    log.warning("the BLE adapter did not close within %g s", CLOSE_ADAPTER_S)
 
 
 async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
@@ -103,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         asyncio.run(run())
+    except Refused as exc:
+        print(f"limbwatch ingest: {exc}", file=sys.stderr)
+        return 5
     except (StoreUnavailable, OSError, ValueError) as exc:
         print(f"limbwatch ingest: {exc}", file=sys.stderr)
         return 3 if isinstance(exc, StoreUnavailable) else 2
