@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import signal
 import sys
@@ -18,9 +19,8 @@ from pathlib import Path
 from ingest.central import Backend, Ingester, SensorStatus, SensorTarget
 from ingest.lockfile import exclusive
 from ingest.spool import Spool
-from limbwatch.config import ConfigError, GatewayConfig, load_config
-from limbwatch.errors import Refused
-from limbwatch.store.samples import StoreUnavailable
+from limbwatch.config import GatewayConfig, load_config
+from limbwatch.errors import BadInput, LimbwatchError, Unavailable
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
 
@@ -83,7 +83,12 @@ async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry of `limbwatch ingest --config FILE`: collect until SIGTERM or SIGINT."""
+    """Entry of `limbwatch ingest --config FILE`: collect until SIGTERM or SIGINT.
+
+    Ends with one line on standard error and the status of `limbwatch.errors`: 2 a bad
+    configuration (or a path that cannot be used), 3 a store or spool that cannot be used now
+    (locked, disk full: retry later), 4 a damaged store or spool, 5 the spool is another
+    gateway's. Once running, nothing but a signal ends it."""
     parser = argparse.ArgumentParser(prog="limbwatch ingest", description=__doc__)
     parser.add_argument("--config", type=Path, required=True, help="gateway file (TOML)")
     parser.add_argument("--log-every", type=float, default=30.0, help="status log period, s")
@@ -91,13 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("bumble", "bleak", "bleak_retry_connector"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"limbwatch ingest: {exc}", file=sys.stderr)
-        return 2
 
-    async def run() -> None:
+    async def run(config: GatewayConfig) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -105,11 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         await run_gateway(config, stop, report_every_s=args.log_every)
 
     try:
-        asyncio.run(run())
-    except Refused as exc:
-        print(f"limbwatch ingest: {exc}", file=sys.stderr)
-        return 5
-    except (StoreUnavailable, OSError, ValueError) as exc:
-        print(f"limbwatch ingest: {exc}", file=sys.stderr)
-        return 3 if isinstance(exc, StoreUnavailable) else 2
-    return 0
+        asyncio.run(run(load_config(args.config)))
+    except OSError as exc:  # a directory or lock file that cannot be made
+        error: LimbwatchError = (Unavailable if exc.errno in _FULL else BadInput)(
+            f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))
+    except ValueError as exc:  # ConfigError, NotAStore (BadInput) and other bad values
+        error = exc if isinstance(exc, LimbwatchError) else BadInput(str(exc))
+    except LimbwatchError as exc:
+        error = exc
+    else:
+        return 0
+    print(f"limbwatch ingest: {error}", file=sys.stderr)
+    return error.exit_status
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk (or file size limit): retry later
