@@ -349,7 +349,8 @@ def test_a_damaged_chunk_is_reported_and_skipped_never_returned(
     flip_byte(path, 5, column)
     with SqliteSampleStore(path) as s:
         got = s.read_samples("kid", "left", 0.0, 2e9)
-    assert got.damaged == 1
+        packets = s.read_chunks("LW-left")
+    assert got.damaged == 1 and [c.seq for c in packets] == [*range(5), *range(6, 20)]
     time, accel = expected(chunks[:5] + chunks[6:])
     assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
     assert "skipped 1 damaged chunks" in caplog.text and "LW-left/1/5" in caplog.text
@@ -412,6 +413,7 @@ def test_chunks_stamped_wrongly_live_read_back_on_the_stored_clock_model(tmp_pat
             ("LW-left", 2): ClockModel((ClockSegment(0, T0 + 950.0, b),)),
         })
         got = s.read_samples("kid", "left", T0 - 10, T0 + 2000)
+        packets = s.read_chunks("LW-left")  # the chunks themselves, in (session, seq) order
         assert s.clock_model("LW-left", 1) == ClockModel((ClockSegment(0, a, b),))
         assert s.clock_model("LW-left", 3) is None
         first = s.read_samples("kid", "left", *window)
@@ -424,6 +426,9 @@ def test_chunks_stamped_wrongly_live_read_back_on_the_stored_clock_model(tmp_pat
     assert got.time[n] == pytest.approx(T0 + 950.0 + 5 * b)
     assert got.time[n + per_chunk] == pytest.approx(no_ticks.t0)
     assert got.time.size == n + 2 * per_chunk and got.fs == 50.0
+    assert [(c.session, c.seq) for c in packets] == [(1, i) for i in range(300)] + [(2, 0)]
+    assert np.allclose([c.t0 for c in packets[:300]], true_t0, rtol=0, atol=1e-6)
+    assert packets[0].dt == pytest.approx(b * TICK_HZ / rate) and packets[0].ticks == ticks0
     # A window by the corrected times: its last 2.6 s were stored live beyond its end.
     assert first.time[0] == pytest.approx(T0, abs=0.02)
     assert first.time[-1] == pytest.approx(T0 + 60, abs=0.03)

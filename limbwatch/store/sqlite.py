@@ -36,6 +36,7 @@ import struct
 import time
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +65,14 @@ _REPLACE_CHUNK = f"INSERT OR REPLACE INTO chunks VALUES ({', '.join('?' * 13)})"
 _INSERT_CONFLICT = f"INSERT OR IGNORE INTO chunk_conflicts VALUES ({', '.join('?' * 14)})"
 _GROW_SPAN = """INSERT INTO leg_spans VALUES (?, ?, ?)
     ON CONFLICT (subject, side) DO UPDATE SET max_span = max(max_span, excluded.max_span)"""
-_SELECT_SAMPLES = """SELECT device, session, seq, t0, dt, n, counts_per_g, ticks, rate_hz, counts,
-        crc FROM chunks
+_SELECT_SAMPLES = f"""SELECT {_COLUMNS}, crc FROM chunks
     WHERE subject = ?1 AND side = ?2 AND t0 < ?4 + ?5
       AND t0 >= ?3 - ?5 - (SELECT max_span FROM leg_spans WHERE subject = ?1 AND side = ?2)
     ORDER BY t0, device, session, seq"""
 _PUT_MODEL = """INSERT INTO clock_models VALUES (?, ?, ?, ?) ON CONFLICT (device, session)
     DO UPDATE SET model = excluded.model, updated = excluded.updated"""
 _SELECT_MODEL = "SELECT model FROM clock_models WHERE device = ? AND session = ?"
+_SELECT_DEVICE = f"SELECT {_COLUMNS}, crc FROM chunks WHERE device = ? ORDER BY session, seq"
 
 # (device, session, seq, subject, side, t0, dt, n, counts_per_g, ticks, rate_hz, counts)
 ChunkRow = tuple[str, int, int, str, str, float, float, int, int, int | None, int | None, bytes]
@@ -174,35 +175,51 @@ def _join_consecutive(t0: np.ndarray, dt: np.ndarray, n: np.ndarray, devices: tu
     return t0
 
 
-def _parse_models(rows: Mapping[tuple[str, int], tuple[str] | None]
-                  ) -> dict[tuple[str, int], ClockModel]:
-    """The clock models of stored rows; one that does not parse is logged and left out (its
-    chunks keep the times stamped live)."""
+def _stored_models(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
+                   ) -> dict[tuple[str, int], ClockModel]:
+    """The clock models stored for the sessions of chunk rows; one that does not parse is logged
+    and left out (its chunks keep the times stamped live)."""
     models = {}
-    for (device, session), row in rows.items():
-        if row is None:
+    for device, session in {(r[0], r[1]) for r in rows}:
+        found = db.execute(_SELECT_MODEL, (device, session)).fetchone()
+        if found is None:
             continue
         try:
-            models[(device, session)] = ClockModel.from_json(row[0])
+            models[(device, session)] = ClockModel.from_json(found[0])
         except ValueError as exc:
             log.warning("clock model of %s/%s is damaged, its chunks keep their live times: %s",
                         device, session, exc)
     return models
 
 
+def _intact(rows: list[tuple[Any, ...]], what: str) -> tuple[list[tuple[Any, ...]], int]:
+    """The stored rows (`ChunkRow` + crc) that pass their checksum, and how many did not (those
+    are logged)."""
+    ok = [row_crc(r[:12]) == r[12] for r in rows]
+    good = [r for r, passed in zip(rows, ok, strict=True) if passed]
+    damaged = len(rows) - len(good)
+    if damaged:
+        keys = ["/".join(map(str, r[:3])) for r, passed in zip(rows, ok, strict=True)
+                if not passed]
+        log.warning("%s: skipped %d damaged chunks (they fail their checksum: restore the store "
+                    "from a backup or collect them again): %s", what, damaged,
+                    ", ".join(keys[:20]) + (" ..." if damaged > 20 else ""))
+    return good, damaged
+
+
 def _restamped(rows: list[tuple[Any, ...]], models: Mapping[tuple[str, int], ClockModel]
                ) -> tuple[np.ndarray, np.ndarray]:
-    """(t0, dt) of chunk rows as `_SELECT_SAMPLES` gives them: from their ticks with their
-    session's clock model, else as stamped live."""
-    t0 = np.array([r[3] for r in rows], dtype=np.float64)
-    dt = np.array([r[4] for r in rows], dtype=np.float64)
+    """(t0, dt) of stored chunk rows: from their ticks with their session's clock model, else
+    as stamped live."""
+    t0 = np.array([r[5] for r in rows], dtype=np.float64)
+    dt = np.array([r[6] for r in rows], dtype=np.float64)
     for (device, session), model in models.items():
         sel = [i for i, r in enumerate(rows)
-               if r[0] == device and r[1] == session and r[7] is not None and r[8] is not None]
+               if r[0] == device and r[1] == session and r[9] is not None and r[10] is not None]
         if sel:
-            ticks = np.array([rows[i][7] for i in sel], dtype=np.int64)
+            ticks = np.array([rows[i][9] for i in sel], dtype=np.int64)
             seqs = np.array([rows[i][2] for i in sel], dtype=np.int64)
-            rates = np.array([rows[i][8] for i in sel], dtype=np.float64)
+            rates = np.array([rows[i][10] for i in sel], dtype=np.float64)
             t0[sel], dt[sel] = model.restamp(ticks, seqs, rates)
     return t0, dt
 
@@ -295,26 +312,15 @@ class SqliteSampleStore(GuardedSqlite):
         with self._reading("read samples") as db:
             rows = db.execute(_SELECT_SAMPLES,
                               (subject, side, start, end, RESTAMP_MARGIN_S)).fetchall()
-            stored_models = {
-                key: db.execute(_SELECT_MODEL, key).fetchone()
-                for key in {(r[0], r[1]) for r in rows}
-            }
-        intact = [row_crc((*r[:3], subject, side, *r[3:10])) == r[10] for r in rows]
-        good = [r for r, ok in zip(rows, intact, strict=True) if ok]
-        damaged = len(rows) - len(good)
-        if damaged:
-            keys = ["/".join(map(str, r[:3])) for r, ok in zip(rows, intact, strict=True)
-                    if not ok]
-            log.warning("%s %s: skipped %d damaged chunks (they fail their checksum: restore the "
-                        "store from a backup or collect them again): %s", subject, side,
-                        damaged, ", ".join(keys[:20]) + (" ..." if damaged > 20 else ""))
+            models = _stored_models(db, rows)
+        good, damaged = _intact(rows, f"{subject} {side}")
         if not good:
             return Samples(np.empty(0), np.empty((0, 3), dtype=np.float32), 0.0, damaged)
-        t0, dt = _restamped(good, _parse_models(stored_models))
+        t0, dt = _restamped(good, models)
         order = np.argsort(t0, kind="stable")  # the stored order unless a model changed it
         good = [good[i] for i in order]
         t0, dt = t0[order], dt[order]
-        devices, sessions, seqs, _, _, ns, cpgs, _, _, blobs, _ = zip(*good, strict=True)
+        devices, sessions, seqs, _, _, _, _, ns, cpgs, _, _, blobs, _ = zip(*good, strict=True)
         n = np.array(ns, dtype=np.int64)
         t0 = _join_consecutive(t0, dt, n, devices, sessions, seqs)
         first = np.cumsum(n) - n
@@ -334,6 +340,18 @@ class SqliteSampleStore(GuardedSqlite):
         fs = nominal_rate(dt[inside]) if inside.any() else 0.0
         return Samples(time[i0:i1], accel[i0:i1], fs, damaged)
 
+    def read_chunks(self, device: str) -> list[Chunk]:
+        """Every chunk of a sensor, in (session, seq) order, timed like `read_samples` (from
+        the session's clock model when there is one); damaged ones are logged and skipped. For
+        checks and exports that need the packets themselves."""
+        with self._reading("read a sensor's chunks") as db:
+            rows = db.execute(_SELECT_DEVICE, (device,)).fetchall()
+            models = _stored_models(db, rows)
+        good, _ = _intact(rows, f"sensor {device}")
+        t0, dt = _restamped(good, models)
+        return [replace(chunk_from_row(r[:12]), t0=float(a), dt=float(b))
+                for r, a, b in zip(good, t0, dt, strict=True)]
+
     def put_clock_models(self, models: Mapping[tuple[str, int], ClockModel]) -> None:
         """Store the newest clock model of each (device, session), replacing the previous one:
         reads re-stamp that session's chunks with it."""
@@ -343,10 +361,10 @@ class SqliteSampleStore(GuardedSqlite):
                                         for (device, session), model in models.items()])
 
     def clock_model(self, device: str, session: int) -> ClockModel | None:
-        """The clock model stored for a device session, None if there is none."""
+        """The clock model stored for a device session, None if there is none (or it is
+        damaged)."""
         with self._reading("read a clock model") as db:
-            row = db.execute(_SELECT_MODEL, (device, int(session))).fetchone()
-        return _parse_models({(device, session): row}).get((device, session))
+            return _stored_models(db, [(device, int(session))]).get((device, int(session)))
 
     def extent(self, subject: str, start: float = -math.inf,
                end: float = math.inf) -> Extent | None:
