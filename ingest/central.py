@@ -14,8 +14,10 @@ gone, the store or the spool down) is logged, the link backs off (1 s doubling t
 again, and the other sensors carry on; connecting and losing a sensor are device events
 ("connected", "disconnected", then "reconnected" with the gap). Every request to a sensor is
 bounded: no reply within `REPLY_TIMEOUT_S` of real time (for a backfill: no packet either), or the
-link dropping under it, fails it at once, and the link starts again. A link that goes quiet for
-`SILENCE_S` is probed with a status read. Nothing blocks the event loop: packets go to the spool
+link dropping under it, fails it at once, and the link starts again; scanning and connecting
+are bounded too. A link that goes quiet for `SILENCE_S` is probed with a status read. When
+requests go unanswered (or Bumble errs out of step), the adapter is reset if the backend can
+(`Backend.reset`: a controller that stalled may answer out of turn ever after). Nothing blocks the event loop: packets go to the spool
 through `ingest.writer` (bounded; what does not fit is fetched again from the sensor's flash),
 store and spool reads run in worker threads and back off while they fail.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -67,6 +70,8 @@ REORDER_GRACE_PACKETS = 8  # a missing packet is asked for once this many later 
 REORDER_GRACE_S = 2.0  # or after this many real seconds (the night's last packets)
 FLUSH_PACKETS = 64  # packets buffered before they go to the spool writer
 SCAN_TIMEOUT_S = 10.0  # real seconds per scan attempt
+CONNECT_TIMEOUT_S = 45.0  # real seconds for bleak-retry-connector's attempts (3 x 10 s + backoff)
+RESET_GAP_S = 10.0  # real seconds: one adapter reset serves every link that found it silent
 SYNCS_AT_CONNECT = 8  # a burst of clock syncs before streaming: the quickest weigh most
 # A link's backoff between attempts, real seconds: short enough that a sensor back in range is
 # streaming again within about half a minute (each attempt scans for up to SCAN_TIMEOUT_S).
@@ -82,7 +87,11 @@ _T = TypeVar("_T")
 
 
 class LinkLost(BleakError):
-    """The link to a sensor dropped under a request, or stopped answering it."""
+    """The link to a sensor dropped under a request."""
+
+
+class NoAnswer(LinkLost):
+    """A request to a sensor (or the adapter) got no answer in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +126,12 @@ class SensorStatus:
 
 @dataclass(frozen=True, slots=True)
 class Backend:
-    """bleak backend classes; None means bleak's platform backend (BlueZ on Linux)."""
+    """bleak backend classes; None means bleak's platform backend (BlueZ on Linux). `reset`,
+    if given, drops an adapter that stopped answering (BlueZ recovers its own)."""
 
     scanner: type[BaseBleakScanner] | None = None
     client: type[BaseBleakClient] | None = None
+    reset: Callable[[], Awaitable[None]] | None = None
 
 
 class ClockState:
@@ -188,9 +199,11 @@ class SensorLink:
     def __init__(self, target: SensorTarget, *, backend: Backend, clock: SimClock, spool: Spool,
                  writer: SpoolWriter, store: SampleStore, state: ClockState,
                  models: PendingModels, sync_interval_s: float = 300.0,
-                 events: Callable[[DeviceEvent], None] | None = None) -> None:
+                 events: Callable[[DeviceEvent], None] | None = None,
+                 reset_adapter: Callable[[], Awaitable[None]] | None = None) -> None:
         self.target = target
         self.backend = backend
+        self._reset_adapter = reset_adapter
         self.clock = clock
         self.spool = spool
         self.writer = writer
@@ -215,16 +228,18 @@ class SensorLink:
         try again. Raises nothing (a failure of one link must not stop the others)."""
         backoff = RETRY_MIN_S
         while not stop.is_set():
-            reason = "stopped"
+            reason, silent = "stopped", False
             try:
-                device = await self._find()
+                device = await self._bounded(self._find(), "the scan", None,
+                                             idle_s=SCAN_TIMEOUT_S + REPLY_TIMEOUT_S)
                 if device is not None:
                     await self._connected(device, stop)
             except (BleakError, OSError, EOFError, LimbwatchError, wire.WireError) as exc:
                 reason = _describe(exc)  # OSError includes TimeoutError
+                silent = isinstance(exc, NoAnswer)
                 log.warning("%s: %s", self.target.name, reason)
-            except Exception as exc:  # a bug: logged with its traceback, and the link retried
-                reason = f"unexpected {type(exc).__name__}: {exc}"
+            except Exception as exc:  # a bug, or Bumble out of step: logged, and retried
+                reason, silent = f"unexpected {type(exc).__name__}: {exc}", True
                 log.exception("%s: unexpected error; retrying", self.target.name)
             finally:
                 self._flush()
@@ -233,6 +248,8 @@ class SensorLink:
                     self._lost_at = self.clock.now()
                     self._event("disconnected", {"reason": reason})
                     backoff = RETRY_MIN_S
+            if silent and self._reset_adapter is not None and not stop.is_set():
+                await self._reset_adapter()
             if not stop.is_set():
                 await first_of(stop, timeout=backoff)
                 backoff = min(backoff * 2, RETRY_MAX_S)
@@ -251,10 +268,10 @@ class SensorLink:
         kwargs: dict[str, Any] = {}
         if self.backend.client is not None:
             kwargs["backend"] = self.backend.client
-        client = await establish_connection(
+        client = await self._bounded(establish_connection(
             BleakClient, device, self.target.name,
             disconnected_callback=lambda _c: dropped.set(), max_attempts=3, **kwargs,
-        )
+        ), "connecting", None, idle_s=CONNECT_TIMEOUT_S)
         self._replies = {}
         self._heard_at = time.monotonic()
         try:
@@ -459,7 +476,7 @@ class SensorLink:
                 if drop is not None and drop in done:
                     raise LinkLost(f"the link dropped during {what}")
                 if progress is None or progress() == mark:
-                    raise LinkLost(f"no answer to {what} within {idle_s:g} s")
+                    raise NoAnswer(f"no answer to {what} within {idle_s:g} s")
                 mark = progress()
         finally:
             if drop is not None:
@@ -612,10 +629,13 @@ class Ingester:
             model = _clock_model(state.load(device, session))
             if model is not None:
                 self.models.put(device, session, model)
+        self._backend = backend
+        self._last_reset = -math.inf
         self.links = [
             SensorLink(t, backend=backend, clock=clock, spool=spool, writer=self.writer,
                        store=store, state=state, models=self.models,
-                       sync_interval_s=sync_interval_s, events=self._hold_event)
+                       sync_interval_s=sync_interval_s, events=self._hold_event,
+                       reset_adapter=self._reset_adapter)
             for t in targets
         ]
 
@@ -640,6 +660,15 @@ class Ingester:
             links_done.set()
             await _end(helpers)
             await self.writer.finish(FINAL_PUT_S)
+
+    async def _reset_adapter(self) -> None:
+        """A link found the adapter silent: drop it (once for all links that found so within
+        RESET_GAP_S), so that the next attempt opens a fresh one."""
+        if self._backend.reset is None or time.monotonic() - self._last_reset < RESET_GAP_S:
+            return
+        self._last_reset = time.monotonic()
+        log.warning("resetting the BLE adapter: it stopped answering")
+        await self._backend.reset()
 
     def _hold_event(self, event: DeviceEvent) -> None:
         self._events.append(event)

@@ -51,7 +51,8 @@ async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
 
             scanner, client = bumble_backend.bumble_backend(
                 bumble_backend.BumbleTransport(config.transport))
-            backend = Backend(scanner=scanner, client=client)
+            backend = Backend(scanner=scanner, client=client,
+                              reset=bumble_backend.reset_adapter)
             close_adapter = bumble_backend.close_adapter
         try:
             yield Ingester(
