@@ -17,9 +17,10 @@ bounded: no reply within `REPLY_TIMEOUT_S` of real time (for a backfill: no pack
 link dropping under it, fails it at once, and the link starts again; scanning and connecting
 are bounded too. A link that goes quiet for `SILENCE_S` is probed with a status read. When
 requests go unanswered (or Bumble errs out of step), the adapter is reset if the backend can
-(`Backend.reset`: a controller that stalled may answer out of turn ever after). Nothing blocks the event loop: packets go to the spool
-through `ingest.writer` (bounded; what does not fit is fetched again from the sensor's flash),
-store and spool reads run in worker threads and back off while they fail.
+(`Backend.reset`: a controller that stalled may answer out of turn ever after). Nothing blocks
+the event loop: packets go to the spool through `ingest.writer` (bounded; what does not fit is
+fetched again from the sensor's flash), store and spool reads run in worker threads and back
+off while they fail.
 
 Which packets are already safe is learnt from the store and the spool at every connection, so a
 killed and restarted ingester asks for exactly what it is missing. Clock syncs are kept in a small

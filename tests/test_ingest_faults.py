@@ -198,8 +198,9 @@ def test_simulator_killed_restarted_and_frozen_loses_nothing(tmp_path: Path) -> 
     events = night.events()
     for side, _ in SENSORS:
         kinds = [(kind, t, detail) for s, kind, t, detail in events if s == side]
-        assert [k for k, _, _ in kinds] == ["connected", "disconnected", "reconnected"] + [
-            "disconnected", "reconnected", "disconnected"]  # killed, frozen, stopped
+        assert [k for k, _, _ in kinds] == [  # killed, frozen, stopped
+            "connected", "disconnected", "reconnected", "disconnected", "reconnected",
+            "disconnected"]
         (_, lost, why), (_, back, gap) = kinds[1], kinds[2]
         assert abs(lost - (START + (killed_at - night.anchor) * SPEED)) < 60, why
         assert gap["gap_s"] == pytest.approx(back - lost) and float(gap["gap_s"]) > 30 * SPEED
