@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from limbwatch.config import SensorEntry, gateway_toml, load_config
 from limbwatch.recording import read_recording_csv
 from limbwatch.simclock import SimClock
 from limbwatch.store.records import SensorAssignment, Subject
+from limbwatch.store.samples import Chunk
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
 
@@ -36,6 +39,14 @@ SUBJECT = "demo-child"
 TIME_ZONE = "Europe/London"  # the demo night starts 19:30 local
 LEAD_IN_S = 5.0  # real seconds between starting the simulator and the night's first sample
 SETTLE_S = 120.0  # simulated seconds after the night before checking everything arrived
+# The collection's deadline, real s: the night (and SETTLE_S) at the simulator's speed, times
+# DEADLINE_FACTOR for a loaded machine, plus DEADLINE_SLACK_S for start-up and the morning sync.
+DEADLINE_FACTOR = 1.5
+DEADLINE_SLACK_S = 90.0
+# Everything a run writes into its directory, removed before the next run starts.
+OUTPUTS = ("limbwatch.db*", "spool.db*", "spool-clock.*", "left.csv", "right.csv",
+           "gateway.toml", "report.json", "night.png")
+VALUE_TOLERANCE_G = 2e-6  # the truth CSV has 6 decimals of g, read as float32
 
 
 def default_rig() -> Path:
@@ -45,8 +56,8 @@ def default_rig() -> Path:
 def run_demo(out_dir: Path, rig: Path, speed: float) -> tuple[Path, float]:
     """Run steps 1 and 2; return the store's path and the subject's age in months."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("limbwatch.db", "spool.db", "spool-clock.json", "left.csv", "right.csv"):
-        for path in out_dir.glob(name + "*"):
+    for pattern in OUTPUTS:
+        for path in out_dir.glob(pattern):
             path.unlink()
     sensors = load_rig(rig, night_start=NIGHT_START)
     age = load_scenario(sensors[0].scenario).age_months
@@ -79,8 +90,12 @@ def run_demo(out_dir: Path, rig: Path, speed: float) -> tuple[Path, float]:
               f"at {speed:g}x (about {max(durations) * 3600 / speed:.0f} s)")
         asyncio.run(_collect(config_path, night_end))
     finally:
-        sim.terminate()
-        sim.wait(timeout=60)
+        sim.terminate()  # it writes the truth CSV files as it ends
+        try:
+            sim.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait()
     return out_dir / "limbwatch.db", age
 
 
@@ -91,7 +106,12 @@ def _birth_date(age_months: float) -> date:
 
 
 async def _collect(config_path: Path, night_end: float) -> None:
+    """Collect until the night is over and everything arrived, or until the deadline (which
+    scales with 1 / speed): then say what did not arrive."""
     config = load_config(config_path)
+    clock = config.clock
+    deadline = time.monotonic() + DEADLINE_SLACK_S + DEADLINE_FACTOR * max(
+        0.0, night_end + SETTLE_S - clock.now()) / clock.speed
     stop = asyncio.Event()
     async with open_gateway(config) as ingester:
         task = asyncio.create_task(ingester.run(stop))
@@ -99,7 +119,7 @@ async def _collect(config_path: Path, night_end: float) -> None:
         while True:
             await asyncio.sleep(0.5)
             status = ingester.status()
-            now = config.clock.now()
+            now = clock.now()
             if time.monotonic() - last_print > 10:
                 last_print = time.monotonic()
                 print(f"  night {(now - NIGHT_START) / 3600:+5.1f} h: " + "; ".join(
@@ -110,22 +130,87 @@ async def _collect(config_path: Path, night_end: float) -> None:
                 s.connected and s.gaps_open == 0 for s in status) and len(ingester.spool) == 0
             if done or task.done():
                 break
+            if time.monotonic() > deadline:
+                print("  deadline reached; not arrived: " + "; ".join(
+                    f"{s.side}: {'connected' if s.connected else 'not connected'}, "
+                    f"{s.gaps_open} packets still missing" for s in status)
+                    + f"; {len(ingester.spool)} chunks still in the spool", flush=True)
+                break
         stop.set()
         await task
 
 
+@dataclass(frozen=True, slots=True)
+class TruthCheck:
+    """One sensor's stored samples against what it measured, by sample index: packet seqs
+    start at 0 with the night, so a packet's samples follow those of all packets before it."""
+
+    taken: int  # samples the sensor took
+    stored: int  # samples stored
+    matched: int  # stored at their index with the sensor's values
+    missing: tuple[tuple[int, int], ...]  # runs of packet seqs not stored
+    unplaced: int  # stored samples whose index is unknown (after a missing packet)
+    worst_error_s: float  # largest |stored time - true time| at the same index (nan: none)
+
+    def line(self, name: str) -> str:
+        parts = [f"{name}: {self.stored} of {self.taken} samples stored",
+                 f"{self.matched} at their sample index with the sensor's values"]
+        if self.missing:
+            runs = ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in self.missing[:10])
+            parts.append(f"packets not stored: {runs}{' ...' if len(self.missing) > 10 else ''}")
+        if self.matched < self.taken:
+            parts.append(f"{self.taken - self.matched} samples missing or wrong")
+        if self.unplaced:
+            parts.append(f"{self.unplaced} stored after a missing packet, not checked")
+        if not math.isnan(self.worst_error_s):
+            parts.append(f"worst timestamp error {self.worst_error_s * 1000:.1f} ms")
+        return ", ".join(parts)
+
+
+def compare_with_truth(chunks: list[Chunk], truth_time: np.ndarray,
+                       truth_accel: np.ndarray) -> TruthCheck:
+    """Check one sensor's chunks (one session, seq order, as `read_chunks` gives them) against
+    its truth (time, g per sample index)."""
+    taken = len(truth_time)
+    missing: list[tuple[int, int]] = []
+    k = next_seq = matched = unplaced = stored = 0
+    worst = math.nan
+    for chunk in chunks:
+        n = len(chunk.counts)
+        stored += n
+        if chunk.seq != next_seq:
+            missing.append((next_seq, chunk.seq - 1))
+        next_seq = chunk.seq + 1
+        if missing or k + n > taken:
+            unplaced += n
+            continue
+        at = slice(k, k + n)
+        g = chunk.counts.astype(np.float64) / chunk.counts_per_g
+        matched += int((np.abs(g - truth_accel[at]) <= VALUE_TOLERANCE_G).all(axis=1).sum())
+        error = float(np.max(np.abs(chunk.t0 + np.arange(n) * chunk.dt - truth_time[at])))
+        worst = error if math.isnan(worst) else max(worst, error)
+        k += n
+    return TruthCheck(taken, stored, matched, tuple(missing), unplaced, worst)
+
+
 def check_against_truth(store_path: Path, out_dir: Path) -> list[str]:
-    """One line per leg: samples the sensor took vs stored, and the worst timestamp error."""
+    """One line per sensor: the samples it took against those stored, matched by (sensor,
+    sample index), and the worst timestamp error (`TruthCheck`)."""
     lines = []
+    sensors = load_config(out_dir / "gateway.toml").sensors
     with SqliteSampleStore(store_path, create=False) as store:
-        for side in ("left", "right"):
-            truth_path = out_dir / f"{side}.csv"
+        for sensor in sensors:
+            truth_path = out_dir / f"{sensor.side}.csv"
             if not truth_path.exists():
+                lines.append(f"{sensor.side}: no {truth_path} (the simulator did not finish)")
                 continue
-            truth = read_recording_csv(truth_path, side)
-            got = store.read_samples(SUBJECT, side, truth.time[0] - 5, truth.time[-1] + 5)
-            same = got.time.size == truth.time.size
-            err = float(np.max(np.abs(got.time - truth.time))) * 1000 if same else float("nan")
-            lines.append(f"{side}: {got.time.size} of {truth.time.size} samples stored"
-                         + (f", worst timestamp error {err:.1f} ms" if same else ""))
+            truth = read_recording_csv(truth_path, sensor.side)
+            chunks = store.read_chunks(sensor.serial)
+            sessions = {c.session for c in chunks}
+            if len(sessions) > 1:
+                lines.append(f"{sensor.side}: chunks of {len(sessions)} sensor sessions stored; "
+                             "only the first is checked")
+            first = [c for c in chunks if c.session == min(sessions, default=0)]
+            check = compare_with_truth(first, truth.time, truth.accel)
+            lines.append(check.line(sensor.side))
     return lines

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import struct
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -91,16 +90,6 @@ FAULT_KINDS = {
 }
 _PROBABILITIES = ("lose", "duplicate", "reorder", "corrupt")
 _VALUED = (*_PROBABILITIES, "clock_jump", "low_battery")  # kinds that take a value
-_ARGS = {
-    Op.START: struct.Struct("<"),
-    Op.STOP: struct.Struct("<"),
-    Op.SET_RATE: struct.Struct("<B"),
-    Op.SET_RANGE: struct.Struct("<B"),
-    Op.TIME_SYNC: struct.Struct("<I"),
-    Op.BACKFILL: struct.Struct("<II"),
-    Op.ERASE: struct.Struct("<"),
-}
-_TIME_SYNC_REPLY = struct.Struct("<II")
 _FLASH_DTYPE = np.dtype([("first", "<i8"), ("count", "u1"), ("ticks", "<u4"), ("flags", "u1")])
 _FRACTIONS = pa.array([f"{i:0{TIME_DECIMALS}d}" for i in range(10**TIME_DECIMALS)])
 
@@ -518,15 +507,11 @@ class Sensor:
         """Handle one write to the control characteristic; reply through the connection."""
         link, data = self._link, bytes(data)
         try:
-            op = Op(data[0])
-        except (IndexError, ValueError):
+            op, args = wire.decode_command(data)
+        except wire.WireError:
             opcode = data[0] & 0x7F if data else 0
             await self._reply(link, bytes([0x80 | opcode, Result.BAD_REQUEST]))
             return
-        if len(data) != 1 + _ARGS[op].size:
-            await self._reply(link, wire.encode_reply(op, Result.BAD_REQUEST))
-            return
-        args = _ARGS[op].unpack(data[1:])
         if op is Op.BACKFILL:
             result, payload = await self._backfill(link, *args), b""
         else:
@@ -550,7 +535,8 @@ class Sensor:
                 return Result.BAD_REQUEST, b""
             self._range_g = args[0]
         elif op is Op.TIME_SYNC:
-            return Result.OK, _TIME_SYNC_REPLY.pack(args[0], self._ticks_at(self.clock.now()))
+            now_ticks = self._ticks_at(self.clock.now())
+            return Result.OK, wire.TimeSyncReply(args[0], now_ticks).encode()
         else:
             self._erase()
         return Result.OK, b""

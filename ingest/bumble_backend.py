@@ -9,6 +9,7 @@ nothing else in the ingester changes::
                                         disconnected_callback=on_disconnect)
     ...
     await close_adapter()  # before the event loop ends
+    await reset_adapter()  # instead, for a controller that stopped answering
 
 `BumbleTransport` says where the Bumble host finds its controller: a Bumble transport name (e.g.
 the simulator's `tcp-client:HOST:PORT`), or an emulated controller in this process
@@ -245,6 +246,16 @@ class BumbleAdapter:
         elif self.transport.controller is not None:
             self.transport.controller.host = None
 
+    async def abandon(self) -> None:
+        """Let go without a word to the controller, which may not answer (or answers out of
+        turn, as after a stall): every link is reported disconnected, the transport closed."""
+        self._scan_listeners.clear()
+        self.device.host.emit("flush")  # Bumble's "host state gone": each link's disconnection
+        if self._hci_transport is not None:
+            await self._hci_transport.close()
+        elif self.transport.controller is not None:
+            self.transport.controller.host = None
+
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         key = advertisement.address.to_string(with_type_qualifier=False)
         self._addresses[key] = advertisement.address
@@ -285,7 +296,9 @@ async def get_adapter(transport: BumbleTransport) -> BumbleAdapter:
             f"{transport.describe()}: one adapter per loop; await close_adapter() first"
         )
     if adapter.lost:
-        await close_adapter()
+        if _ADAPTERS.get(loop) is opening:  # not already replaced by another user's call
+            del _ADAPTERS[loop]
+            await adapter.close()
         return await get_adapter(transport)
     return adapter
 
@@ -300,6 +313,18 @@ async def close_adapter() -> None:
     except Exception:  # it never opened: nothing to close
         return
     await adapter.close()
+
+
+async def reset_adapter() -> None:
+    """Drop this event loop's adapter without waiting on its controller (`abandon`); the next use
+    opens a fresh host on the same transport. For a controller that stopped answering."""
+    opening = _ADAPTERS.pop(asyncio.get_running_loop(), None)
+    if opening is None:
+        return
+    if not opening.done():
+        opening.cancel()
+    elif not opening.cancelled() and opening.exception() is None:
+        await opening.result().abandon()
 
 
 class BumbleScanner(BaseBleakScanner):

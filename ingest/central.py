@@ -9,9 +9,23 @@ sensor's flash for every packet that did not arrive (gaps by sequence number, an
 taken while disconnected). A gap the flash can no longer fill is recorded as a gap event. After a
 drop: back off and start again. Nothing here keeps more than a few seconds of data in memory.
 
+No fault ends the gateway. Whatever one sensor's link raises (BLE, the adapter or the radio
+gone, the store or the spool down) is logged, the link backs off (1 s doubling to 15 s) and tries
+again, and the other sensors carry on; connecting and losing a sensor are device events
+("connected", "disconnected", then "reconnected" with the gap). Every request to a sensor is
+bounded: no reply within `REPLY_TIMEOUT_S` of real time (for a backfill: no packet either), or the
+link dropping under it, fails it at once, and the link starts again; scanning and connecting
+are bounded too. A link that goes quiet for `SILENCE_S` is probed with a status read. When
+requests go unanswered (or Bumble errs out of step), the adapter is reset if the backend can
+(`Backend.reset`: a controller that stalled may answer out of turn ever after). Nothing blocks
+the event loop: packets go to the spool through `ingest.writer` (bounded; what does not fit is
+fetched again from the sensor's flash), store and spool reads run in worker threads and back
+off while they fail.
+
 Which packets are already safe is learnt from the store and the spool at every connection, so a
 killed and restarted ingester asks for exactly what it is missing. Clock syncs are kept in a small
-state file beside the spool so packets backfilled after a restart get the same times.
+state file beside the spool so packets backfilled after a restart get the same times, and every
+refit goes to the store as a clock model (`limbwatch.clockmodel`) beside the chunks' raw ticks.
 """
 
 from __future__ import annotations
@@ -19,12 +33,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
@@ -33,24 +49,50 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
+from ingest.aio import first_of
 from ingest.clock import DeviceClock, Sync
-from ingest.spool import Spool, drain
+from ingest.spool import PendingModels, Spool, drain
+from ingest.writer import SpoolWriter
 from limbwatch import wire
+from limbwatch.clockmodel import ClockModel, ClockSegment
+from limbwatch.errors import LimbwatchError, Unavailable
 from limbwatch.recording import Side
 from limbwatch.simclock import SimClock
 from limbwatch.store.records import DeviceEvent, RecordStore
-from limbwatch.store.samples import Chunk, SampleStore, StoreUnavailable
+from limbwatch.store.samples import Chunk, SampleStore
 
 log = logging.getLogger(__name__)
 
-REPLY_TIMEOUT_S = 10.0  # real seconds to wait for a control reply
-BACKFILL_TIMEOUT_S = 120.0  # real seconds for one backfill request to complete
+REPLY_TIMEOUT_S = 5.0  # real seconds without a reply (or, in a backfill, a packet): fail
+SILENCE_S = 5.0  # real seconds without a notification before the link is probed
+DISCONNECT_TIMEOUT_S = 2.0  # real seconds for a clean disconnect before giving up on it
 BACKFILL_MAX_PACKETS = 4000  # per request, so a long outage is fetched in pieces
 REORDER_GRACE_PACKETS = 8  # a missing packet is asked for once this many later ones arrived,
 REORDER_GRACE_S = 2.0  # or after this many real seconds (the night's last packets)
-FLUSH_PACKETS = 64  # packets buffered before a spool write
+FLUSH_PACKETS = 64  # packets buffered before they go to the spool writer
 SCAN_TIMEOUT_S = 10.0  # real seconds per scan attempt
+CONNECT_TIMEOUT_S = 45.0  # real seconds for bleak-retry-connector's attempts (3 x 10 s + backoff)
+RESET_GAP_S = 10.0  # real seconds: one adapter reset serves every link that found it silent
 SYNCS_AT_CONNECT = 8  # a burst of clock syncs before streaming: the quickest weigh most
+# A link's backoff between attempts, real seconds: short enough that a sensor back in range is
+# streaming again within about half a minute (each attempt scans for up to SCAN_TIMEOUT_S).
+RETRY_MIN_S, RETRY_MAX_S = 1.0, 15.0
+STORE_RETRY_MAX_S = 30.0  # backoff cap of the store reads at connect
+MAX_UNSYNCED = 2000  # packets held for a clock sync; more wait in the sensor's flash
+MAX_EVENTS_HELD = 10_000  # device events held while the store is down; the oldest go first
+STOP_GRACE_S = 0.5  # real seconds the links get to stop by themselves before being cancelled
+CANCEL_S = 1.0  # real seconds of repeated cancels (Bumble can swallow one) before giving up
+FINAL_PUT_S = 1.5  # real seconds to put what is still queued for the spool at the end
+
+_T = TypeVar("_T")
+
+
+class LinkLost(BleakError):
+    """The link to a sensor dropped under a request."""
+
+
+class NoAnswer(LinkLost):
+    """A request to a sensor (or the adapter) got no answer in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,32 +127,53 @@ class SensorStatus:
 
 @dataclass(frozen=True, slots=True)
 class Backend:
-    """bleak backend classes; None means bleak's platform backend (BlueZ on Linux)."""
+    """bleak backend classes; None means bleak's platform backend (BlueZ on Linux). `reset`,
+    if given, drops an adapter that stopped answering (BlueZ recovers its own)."""
 
     scanner: type[BaseBleakScanner] | None = None
     client: type[BaseBleakClient] | None = None
+    reset: Callable[[], Awaitable[None]] | None = None
 
 
 class ClockState:
-    """Clock syncs per (device, session), kept in a JSON file replaced atomically."""
+    """Clock syncs per (device, session), kept in a JSON file replaced atomically.
+
+    `snapshot` runs on the event loop (where the clocks change), `write` in a worker thread; a
+    write never replaces a newer snapshot already written."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._data: dict[str, list[list[float]]] = (
             json.loads(path.read_text()) if path.exists() else {}
         )
+        self._lock = threading.Lock()
+        self._version = self._written = 0
 
     def load(self, device: str, session: int) -> DeviceClock:
         rows = self._data.get(f"{device}/{session}", [])
         return DeviceClock.restore([(int(r[0]), Sync(int(r[1]), r[2], r[3])) for r in rows])
 
-    def save(self, device: str, session: int, clock: DeviceClock) -> None:
+    def sessions(self) -> list[tuple[str, int]]:
+        """The (device, session) pairs with syncs kept here."""
+        return [(key.rsplit("/", 1)[0], int(key.rsplit("/", 1)[1])) for key in self._data]
+
+    def snapshot(self, device: str, session: int, clock: DeviceClock) -> tuple[int, str]:
+        """Take in `clock`'s syncs; (version, file text) for `write`."""
         self._data[f"{device}/{session}"] = [
             [seq, s.ticks, s.sent, s.received] for seq, s in clock.syncs()
         ]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._data))
-        os.replace(tmp, self.path)
+        self._version += 1
+        return self._version, json.dumps(self._data)
+
+    def write(self, version: int, text: str) -> None:
+        """Replace the file with a snapshot unless a newer one was written; OSError."""
+        with self._lock:
+            if version <= self._written:
+                return
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, self.path)
+            self._written = version
 
 
 @dataclass(slots=True)
@@ -122,6 +185,7 @@ class _Session:
     rate_hz: int
     counts_per_g: int
     clock: DeviceClock
+    model: ClockModel | None  # `clock`'s fit as of its latest sync, as written to the store
     have: set[int] = field(default_factory=set)  # seqs safe in the spool or store
     missing: dict[int, tuple[int, float]] = field(default_factory=dict)  # seq -> (`live`,
     # host monotonic time) when it was found missing
@@ -134,43 +198,64 @@ class SensorLink:
     """Keeps one sensor collected all night (see module docstring)."""
 
     def __init__(self, target: SensorTarget, *, backend: Backend, clock: SimClock, spool: Spool,
-                 store: SampleStore, state: ClockState, sync_interval_s: float = 300.0,
-                 events: Callable[[DeviceEvent], None] | None = None) -> None:
+                 writer: SpoolWriter, store: SampleStore, state: ClockState,
+                 models: PendingModels, sync_interval_s: float = 300.0,
+                 events: Callable[[DeviceEvent], None] | None = None,
+                 reset_adapter: Callable[[], Awaitable[None]] | None = None) -> None:
         self.target = target
         self.backend = backend
+        self._reset_adapter = reset_adapter
         self.clock = clock
         self.spool = spool
+        self.writer = writer
         self.store = store
         self.state = state
+        self.models = models
         self.sync_interval_s = sync_interval_s
         self.status = SensorStatus(target.subject, target.side, target.serial)
         self._emit = events or (lambda e: None)
         self._session: _Session | None = None
         self._buffer: list[Chunk] = []
-        self._replies: dict[wire.Op, asyncio.Future[wire.Reply]] = {}
+        # op -> the pending request's reply and the sim UTC when it arrived
+        self._replies: dict[wire.Op, asyncio.Future[tuple[wire.Reply, float]]] = {}
         self._sync_wanted = asyncio.Event()
-        self._reply_time = 0.0  # sim UTC when the last control reply arrived
+        self._sync_id = 0  # id of the latest TIME_SYNC request: a late reply to another is ignored
+        self._heard = 0  # notifications received (progress of a backfill)
+        self._heard_at = 0.0  # host monotonic time of the last sign of life from the sensor
+        self._lost_at: float | None = None  # sim UTC when the link was lost (None: never up)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Collect until `stop` is set, reconnecting with backoff (1 s doubling to 60 s)."""
-        backoff = 1.0
+        """Collect until `stop` is set; after any failure back off (1 s doubling to 15 s) and
+        try again. Raises nothing (a failure of one link must not stop the others)."""
+        backoff = RETRY_MIN_S
         while not stop.is_set():
-            device = await self._find(stop)
-            if device is not None:
-                try:
+            reason, silent = "stopped", False
+            try:
+                device = await self._bounded(self._find(), "the scan", None,
+                                             idle_s=SCAN_TIMEOUT_S + REPLY_TIMEOUT_S)
+                if device is not None:
                     await self._connected(device, stop)
-                    backoff = 1.0
-                except (BleakError, TimeoutError, EOFError, ConnectionError) as exc:
-                    log.warning("%s: connection lost: %s", self.target.name, exc)
-                finally:
-                    self._flush()
+            except (BleakError, OSError, EOFError, LimbwatchError, wire.WireError) as exc:
+                reason = _describe(exc)  # OSError includes TimeoutError
+                silent = isinstance(exc, NoAnswer)
+                log.warning("%s: %s", self.target.name, reason)
+            except Exception as exc:  # a bug, or Bumble out of step: logged, and retried
+                reason, silent = f"unexpected {type(exc).__name__}: {exc}", True
+                log.exception("%s: unexpected error; retrying", self.target.name)
+            finally:
+                self._flush()
+                if self.status.connected:
                     self.status.connected = False
-                    self._event("disconnected", {})
+                    self._lost_at = self.clock.now()
+                    self._event("disconnected", {"reason": reason})
+                    backoff = RETRY_MIN_S
+            if silent and self._reset_adapter is not None and not stop.is_set():
+                await self._reset_adapter()
             if not stop.is_set():
-                await _wait(stop, backoff)
-                backoff = min(backoff * 2, 60.0)
+                await first_of(stop, timeout=backoff)
+                backoff = min(backoff * 2, RETRY_MAX_S)
 
-    async def _find(self, stop: asyncio.Event) -> BLEDevice | None:
+    async def _find(self) -> BLEDevice | None:
         def match(device: BLEDevice, adv: AdvertisementData) -> bool:
             return adv.local_name == self.target.name
 
@@ -184,46 +269,79 @@ class SensorLink:
         kwargs: dict[str, Any] = {}
         if self.backend.client is not None:
             kwargs["backend"] = self.backend.client
-        client = await establish_connection(
+        client = await self._bounded(establish_connection(
             BleakClient, device, self.target.name,
             disconnected_callback=lambda _c: dropped.set(), max_attempts=3, **kwargs,
-        )
+        ), "connecting", None, idle_s=CONNECT_TIMEOUT_S)
+        self._replies = {}
+        self._heard_at = time.monotonic()
         try:
-            serial = bytes(await client.read_gatt_char(wire.SERIAL_UUID)).decode()
+            serial = bytes(await self._bounded(client.read_gatt_char(wire.SERIAL_UUID),
+                                               "the serial read", dropped)).decode()
             if serial != self.target.serial:
                 log.warning("%s: serial %s is not %s; ignored", self.target.name, serial,
                             self.target.serial)
                 return
-            status = wire.Status.decode(bytes(await client.read_gatt_char(wire.STATUS_CHAR_UUID)))
-            self._open_session(status)
+            status = await self._read_status(client, dropped)
+            await self._open_session(status, stop, dropped)
+            await self._bounded(client.start_notify(wire.CONTROL_CHAR_UUID, self._on_reply),
+                                "subscribing to control replies", dropped)
+            await self._bounded(client.start_notify(wire.DATA_CHAR_UUID, self._on_data),
+                                "subscribing to data", dropped)
             self.status.connected, self.status.battery_pct = True, status.battery_pct
             self.status.connects += 1
-            self._event("connected", {"newest_seq": status.newest_seq})
-            await client.start_notify(wire.CONTROL_CHAR_UUID, self._on_reply)
-            await client.start_notify(wire.DATA_CHAR_UUID, self._on_data)
             for _ in range(SYNCS_AT_CONNECT):
-                await self._sync(client)
-            await self._ask(client, wire.command(wire.Op.START))
+                await self._sync(client, dropped)
+            await self._ask(client, wire.command(wire.Op.START), dropped)
             if _holds_packets(status):
                 self._want_range(status.oldest_seq, status.newest_seq)
+            self._event_connected(status)
             await self._serve(client, stop, dropped)
         finally:
             if client.is_connected:
-                await client.disconnect()
+                try:
+                    await self._bounded(client.disconnect(), "disconnecting", None,
+                                        idle_s=DISCONNECT_TIMEOUT_S)
+                except (BleakError, OSError) as exc:
+                    log.info("%s: disconnect: %s", self.target.name, exc)
 
-    def _open_session(self, status: wire.Status) -> None:
+    def _event_connected(self, status: wire.Status) -> None:
+        detail: dict[str, float | int | str | None] = {
+            "newest_seq": status.newest_seq, "missing": len(self._require().missing)}
+        if self._lost_at is None:
+            self._event("connected", detail)
+        else:
+            self._event("reconnected", {**detail, "gap_s": self.clock.now() - self._lost_at})
+
+    async def _open_session(self, status: wire.Status, stop: asyncio.Event,
+                            dropped: asyncio.Event) -> None:
         """Learn what is already safe for this sensor session (a restart resumes here)."""
         device = self.target.serial
         s = self._session
         if s is None or s.session != status.session:
-            have = set(self.store.stored_seqs(device, status.session))
-            have |= set(self.spool.seqs(device, status.session))
-            s = _Session(device, status.session, status.rate_hz, status.counts_per_g,
-                         self.state.load(device, status.session), have=have,
-                         highest=max(have, default=-1))
+            have = await self._safe_seqs(device, status.session, stop, dropped)
+            clock = self.state.load(device, status.session)
+            s = _Session(device, status.session, status.rate_hz, status.counts_per_g, clock,
+                         _clock_model(clock), have=have, highest=max(have, default=-1))
             self._session = s
         else:
             s.rate_hz, s.counts_per_g = status.rate_hz, status.counts_per_g
+
+    async def _safe_seqs(self, device: str, session: int, stop: asyncio.Event,
+                         dropped: asyncio.Event) -> set[int]:
+        """Seqs of the session in the store or the spool; while either is unavailable, wait
+        (1 s doubling to 30 s) and ask again, the link held."""
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                stored = await asyncio.to_thread(self.store.stored_seqs, device, session)
+                waiting = await asyncio.to_thread(self.spool.seqs, device, session)
+                return set(stored) | set(waiting)
+            except Unavailable as exc:
+                log.warning("%s: %s; asking again in %.0f s", self.target.name, exc, delay)
+            if await first_of(stop, dropped, timeout=delay):
+                raise LinkLost("stopped or dropped while the store was unavailable")
+            delay = min(2 * delay, STORE_RETRY_MAX_S)
 
     def _want_range(self, first: int, last: int, *, now: bool = True) -> None:
         """Mark every packet in [first, last] not yet safe as missing (to backfill), due at once
@@ -242,26 +360,38 @@ class SensorLink:
         while not (stop.is_set() or dropped.is_set()):
             if self._sync_wanted.is_set() or self.clock.now() >= next_sync:
                 self._sync_wanted.clear()
-                await self._sync(client)
-                await self._refresh_status(client)
+                await self._sync(client, dropped)
+                await self._refresh_status(client, dropped)
                 next_sync = self.clock.now() + self.sync_interval_s
+            elif time.monotonic() - self._heard_at > SILENCE_S:
+                await self._refresh_status(client, dropped)  # raises if the link is dead
             due = self._due_backfill()
             if due is not None:
-                await self._backfill(client, *due)
+                await self._backfill(client, *due, dropped)
             else:
                 self._flush()
-                await _wait_any((stop, dropped, self._sync_wanted), 0.2)
+                await first_of(stop, dropped, self._sync_wanted, timeout=0.2)
 
-    async def _refresh_status(self, client: BleakClient) -> None:
+    async def _read_status(self, client: BleakClient, dropped: asyncio.Event) -> wire.Status:
+        data = await self._bounded(client.read_gatt_char(wire.STATUS_CHAR_UUID),
+                                   "the status read", dropped)
+        self._heard_at = time.monotonic()
+        return wire.Status.decode(bytes(data))
+
+    async def _refresh_status(self, client: BleakClient, dropped: asyncio.Event) -> None:
         """Battery, and packets taken that never arrived (a lost last packet shows only here)."""
-        status = wire.Status.decode(bytes(await client.read_gatt_char(wire.STATUS_CHAR_UUID)))
+        status = await self._read_status(client, dropped)
         self.status.battery_pct = status.battery_pct
         if _holds_packets(status):
             self._want_range(self._require().highest + 1, status.newest_seq, now=False)
 
     def _due_backfill(self) -> tuple[int, int] | None:
-        """The first run of missing packets that waited long enough for a late arrival."""
+        """The first run of missing packets that waited long enough for a late arrival, as long
+        as the spool writer takes chunks and has room for them."""
         s = self._require()
+        limit = min(BACKFILL_MAX_PACKETS, self.writer.room() - FLUSH_PACKETS)
+        if not self.writer.accepting or limit < FLUSH_PACKETS:
+            return None
         now = time.monotonic()
         ready = sorted(q for q, (n, t) in s.missing.items()
                        if s.live - n >= REORDER_GRACE_PACKETS or now - t >= REORDER_GRACE_S)
@@ -269,14 +399,15 @@ class SensorLink:
             return None
         first = last = ready[0]
         for q in ready[1:]:
-            if q != last + 1 or q - first >= BACKFILL_MAX_PACKETS:
+            if q != last + 1 or q - first >= limit:
                 break
             last = q
         return first, last
 
-    async def _backfill(self, client: BleakClient, first: int, last: int) -> None:
-        reply = await self._ask(client, wire.command(wire.Op.BACKFILL, first, last),
-                                timeout=BACKFILL_TIMEOUT_S)
+    async def _backfill(self, client: BleakClient, first: int, last: int,
+                        dropped: asyncio.Event) -> None:
+        reply, _ = await self._ask(client, wire.command(wire.Op.BACKFILL, first, last), dropped,
+                                   progress=lambda: self._heard)
         s = self._require()
         still = [q for q in range(first, last + 1) if q in s.missing]
         if reply.result == wire.Result.NOT_IN_FLASH or still:
@@ -287,42 +418,91 @@ class SensorLink:
                                 "packets": len(still)} if still else {})
         self.status.gaps_open = len(s.missing)
 
-    async def _sync(self, client: BleakClient) -> None:
+    async def _sync(self, client: BleakClient, dropped: asyncio.Event) -> None:
         s = self._require()
+        self._sync_id = (self._sync_id + 1) & 0xFFFFFFFF
         sent = self.clock.now()
-        reply = await self._ask(client, wire.command(wire.Op.TIME_SYNC, 0))
-        received = self._reply_time
-        ticks = int.from_bytes(reply.payload[4:8], "little")
-        s.clock.add_sync(ticks, sent, received)
-        self.state.save(s.device, s.session, s.clock)
+        reply, received = await self._ask(client, wire.command(wire.Op.TIME_SYNC, self._sync_id),
+                                          dropped)
+        s.clock.add_sync(wire.TimeSyncReply.decode(reply.payload).ticks, sent, received)
+        try:
+            await asyncio.to_thread(self.state.write, *self.state.snapshot(s.device, s.session,
+                                                                             s.clock))
+        except OSError as exc:  # the store gets the model anyway; a restart may re-stamp less
+            log.warning("%s: cannot keep the clock syncs in %s: %s", self.target.name,
+                        self.state.path, exc)
+        s.model = _clock_model(s.clock)
+        if s.model is not None:
+            self.models.put(s.device, s.session, s.model)
         self.status.drift_ppm = s.clock.drift_ppm
         held, s.unsynced = s.unsynced, []
         for packet in held:
             self._accept(packet)
 
-    async def _ask(self, client: BleakClient, data: bytes,
-                   timeout: float = REPLY_TIMEOUT_S) -> wire.Reply:
+    async def _ask(self, client: BleakClient, data: bytes, dropped: asyncio.Event,
+                   progress: Callable[[], int] | None = None) -> tuple[wire.Reply, float]:
+        """Send a control command; its reply and the sim UTC when the reply arrived. LinkLost
+        if the link drops first, or nothing comes for REPLY_TIMEOUT_S (with `progress`: while
+        its value does not change)."""
         op = wire.Op(data[0])
-        future: asyncio.Future[wire.Reply] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[wire.Reply, float]] = (
+            asyncio.get_running_loop().create_future())
         self._replies[op] = future
-        await client.write_gatt_char(wire.CONTROL_CHAR_UUID, data, response=True)
-        reply = await asyncio.wait_for(future, timeout)
+        await self._bounded(client.write_gatt_char(wire.CONTROL_CHAR_UUID, data, response=True),
+                            f"the {op.name} write", dropped)
+        reply, received = await self._bounded(future, f"{op.name}", dropped, progress=progress)
         if reply.result == wire.Result.BAD_REQUEST:
             raise BleakError(f"{self.target.name} refused {op.name}")
-        return reply
+        return reply, received
+
+    async def _bounded(self, step: Awaitable[_T], what: str, dropped: asyncio.Event | None, *,
+                       idle_s: float = REPLY_TIMEOUT_S,
+                       progress: Callable[[], int] | None = None) -> _T:
+        """Await one step of talking to the sensor, failing fast with LinkLost when `dropped`
+        is set or nothing happens for `idle_s` real seconds (with `progress`: the wait goes on
+        while its value changes). The step is cancelled, not awaited, when it fails."""
+        task = asyncio.ensure_future(step)
+        task.add_done_callback(_consume)
+        waiters: set[asyncio.Future[Any]] = {task}
+        drop = None if dropped is None else asyncio.ensure_future(dropped.wait())
+        if drop is not None:
+            waiters.add(drop)
+        try:
+            mark = None if progress is None else progress()
+            while True:
+                done, _ = await asyncio.wait(waiters, timeout=idle_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if task in done:
+                    return task.result()
+                if drop is not None and drop in done:
+                    raise LinkLost(f"the link dropped during {what}")
+                if progress is None or progress() == mark:
+                    raise NoAnswer(f"no answer to {what} within {idle_s:g} s")
+                mark = progress()
+        finally:
+            if drop is not None:
+                drop.cancel()
+            task.cancel()
 
     def _on_reply(self, _char: object, data: bytearray) -> None:
-        self._reply_time = self.clock.now()
+        received = self.clock.now()
+        self._heard_at = time.monotonic()
         try:
             reply = wire.decode_reply(bytes(data))
+            if reply.op is wire.Op.TIME_SYNC and reply.result is wire.Result.OK and \
+                    wire.TimeSyncReply.decode(reply.payload).request_id != self._sync_id:
+                log.info("%s: ignored a late TIME_SYNC reply", self.target.name)
+                return
         except wire.WireError as exc:
             self._bad(str(exc))
             return
         future = self._replies.pop(reply.op, None)
         if future is not None and not future.done():
-            future.set_result(reply)
+            future.set_result((reply, received))
 
     def _on_data(self, _char: object, data: bytearray) -> None:
+        self._heard += 1
+        self._heard_at = time.monotonic()
         try:
             packet = wire.decode_packet(bytes(data))
         except wire.WireError as exc:
@@ -335,8 +515,12 @@ class SensorLink:
         if packet.seq in s.have:
             self.status.duplicates += 1
             return
+        # arrival >= the last sample's time: a bound for the clock fit, backfill included
+        s.clock.add_arrival(packet.ticks, packet.seq, self.clock.now(), len(packet.counts),
+                            s.rate_hz)
         if not s.clock.ready_for(packet.seq):
-            s.unsynced.append(packet)
+            if len(s.unsynced) < MAX_UNSYNCED:  # else it is fetched from flash after the sync
+                s.unsynced.append(packet)
             return
         self._accept(packet)
 
@@ -350,7 +534,8 @@ class SensorLink:
         self._buffer.append(Chunk(
             subject=self.target.subject, side=self.target.side, device=s.device,
             session=s.session, seq=packet.seq, t0=t0, dt=dt, counts=packet.counts,
-            counts_per_g=s.counts_per_g,
+            counts_per_g=s.counts_per_g, rate_hz=s.rate_hz,
+            ticks=None if s.model is None else s.model.ticks_at(t0, packet.seq),
         ))
         s.have.add(packet.seq)
         self.status.packets += 1
@@ -371,9 +556,20 @@ class SensorLink:
             self._flush()
 
     def _flush(self) -> None:
-        if self._buffer:
-            self.spool.put(self._buffer)
-            self._buffer = []
+        """Hand the buffered chunks to the spool writer; if it is full, forget them: they are
+        missing again, to be fetched from the sensor's flash once there is room."""
+        batch, self._buffer = self._buffer, []
+        if not batch or self.writer.offer(batch):
+            return
+        s = self._session
+        noticed = (0, 0.0) if s is None else (s.live - REORDER_GRACE_PACKETS, 0.0)
+        for chunk in batch:
+            if s is not None and chunk.session == s.session:
+                s.have.discard(chunk.seq)
+                s.missing[chunk.seq] = noticed
+        self.status.packets -= len(batch)
+        log.info("%s: the spool writer is full; %d packets are left in the sensor's flash",
+                 self.target.name, len(batch))
 
     def _bad(self, problem: str) -> None:
         self.status.bad_packets += 1
@@ -391,38 +587,56 @@ class SensorLink:
         return self._session
 
 
+def _describe(exc: BaseException) -> str:
+    """An exception's message (bleak's "not available" error carries (message, reason))."""
+    if exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return str(exc) or type(exc).__name__
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of a step given up on, so that asyncio does not log it as lost."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _clock_model(clock: DeviceClock) -> ClockModel | None:
+    """The clock's fit as plain data for the store: its segments that have syncs (packets of a
+    segment without any are held back, so no chunk is stamped on one); None before the first."""
+    segments = [ClockSegment(seg.first_seq, seg.a, seg.b)
+                for seg in clock.model().segments if seg.synced]
+    return ClockModel(tuple(segments)) if segments else None
+
+
 def _holds_packets(status: wire.Status) -> bool:
     """False for an empty flash, which reports oldest = newest + 1 mod 2**32 (oldest 0 and
     newest 0xFFFFFFFF after an erase)."""
     return (status.newest_seq + 1) % (1 << 32) != status.oldest_seq
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    await _wait_any((stop,), seconds)
-
-
-async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
-    """Return when any event is set or after `seconds` (real time)."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-
-
 class Ingester:
-    """All configured sensors, the spool and its drain into the store, and their status."""
+    """All configured sensors, the spool (its writer and its drain into the store), device
+    events, and their status."""
 
     def __init__(self, targets: list[SensorTarget], *, backend: Backend, clock: SimClock,
                  spool: Spool, store: SampleStore, records: RecordStore, state_path: Path,
                  sync_interval_s: float = 300.0) -> None:
         self.spool, self.store, self.records = spool, store, records
+        self.writer = SpoolWriter(spool)
         self._events: list[DeviceEvent] = []
         state = ClockState(state_path)
+        self.models = PendingModels()
+        for device, session in state.sessions():  # what a killed gateway may not have written
+            model = _clock_model(state.load(device, session))
+            if model is not None:
+                self.models.put(device, session, model)
+        self._backend = backend
+        self._last_reset = -math.inf
         self.links = [
-            SensorLink(t, backend=backend, clock=clock, spool=spool, store=store, state=state,
-                       sync_interval_s=sync_interval_s, events=self._events.append)
+            SensorLink(t, backend=backend, clock=clock, spool=spool, writer=self.writer,
+                       store=store, state=state, models=self.models,
+                       sync_interval_s=sync_interval_s, events=self._hold_event,
+                       reset_adapter=self._reset_adapter)
             for t in targets
         ]
 
@@ -430,25 +644,66 @@ class Ingester:
         return [replace(link.status) for link in self.links]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Collect until `stop` is set; then hand everything still held to the spool."""
-        tasks = [asyncio.create_task(link.run(stop)) for link in self.links]
-        tasks.append(asyncio.create_task(drain(self.spool, self.store, stop=stop)))
-        tasks.append(asyncio.create_task(self._write_events(stop)))
+        """Collect until `stop` is set; then stop the links (STOP_GRACE_S, then cancelled), put
+        what they held in the spool and write the last events: about 3 s at most."""
+        links_done = asyncio.Event()
+        helpers = [
+            asyncio.create_task(self.writer.run(links_done)),
+            asyncio.create_task(drain(self.spool, self.store, models=self.models, stop=stop)),
+            asyncio.create_task(self._write_events(links_done)),
+        ]
+        links = [asyncio.create_task(link.run(stop)) for link in self.links]
         try:
-            await asyncio.gather(*tasks)
+            await stop.wait()
         finally:
-            for t in tasks:
-                t.cancel()
+            stop.set()
+            await _end(links)
+            links_done.set()
+            await _end(helpers)
+            await self.writer.finish(FINAL_PUT_S)
 
-    async def _write_events(self, stop: asyncio.Event) -> None:
-        """Events go straight to the store (not the spool); kept in memory while it is down."""
+    async def _reset_adapter(self) -> None:
+        """A link found the adapter silent: drop it (once for all links that found so within
+        RESET_GAP_S), so that the next attempt opens a fresh one."""
+        if self._backend.reset is None or time.monotonic() - self._last_reset < RESET_GAP_S:
+            return
+        self._last_reset = time.monotonic()
+        log.warning("resetting the BLE adapter: it stopped answering")
+        await self._backend.reset()
+
+    def _hold_event(self, event: DeviceEvent) -> None:
+        self._events.append(event)
+        if len(self._events) > MAX_EVENTS_HELD:
+            del self._events[: len(self._events) - MAX_EVENTS_HELD]
+            log.warning("the store has been unavailable long: dropped the oldest device events")
+
+    async def _write_events(self, done: asyncio.Event) -> None:
+        """Events go straight to the record store (not the spool); held in memory while it is
+        unavailable. A last write once `done` is set."""
         while True:
             if self._events:
                 batch, self._events[:] = list(self._events), []
                 try:
                     await asyncio.to_thread(self.records.write_device_events, batch)
-                except StoreUnavailable:
+                except LimbwatchError as exc:
                     self._events[:0] = batch
-            if stop.is_set():
+                    log.warning("%d device events wait: %s", len(self._events), exc)
+            if done.is_set():
                 return
-            await _wait(stop, 1.0)
+            await first_of(done, timeout=1.0)
+
+
+async def _end(tasks: list[asyncio.Task[None]]) -> None:
+    """Give `tasks` STOP_GRACE_S to end, then cancel them, repeating the cancel for CANCEL_S
+    (on Python 3.11 Bumble can swallow one); log any that still runs or that failed."""
+    _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+    deadline = time.monotonic() + CANCEL_S
+    while pending and time.monotonic() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    if pending:
+        log.warning("%d tasks did not stop in time", len(pending))
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("a gateway task failed", exc_info=task.exception())

@@ -8,55 +8,67 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from ingest.central import Backend, Ingester, SensorStatus, SensorTarget
+from ingest.lockfile import exclusive
 from ingest.spool import Spool
-from limbwatch.config import ConfigError, GatewayConfig, load_config
+from limbwatch.config import GatewayConfig, load_config
+from limbwatch.errors import BadInput, LimbwatchError, Unavailable
 from limbwatch.store.records import RecordStore, SensorAssignment, Subject
-from limbwatch.store.samples import StoreUnavailable
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
 
 log = logging.getLogger(__name__)
 
+# Real seconds a store call waits for another process's lock before it fails (and is retried):
+# short, so that stopping never waits long on a worker thread.
+STORE_BUSY_S = 1.0
+CLOSE_ADAPTER_S = 1.0  # real seconds to disconnect the sensors and close the adapter at the end
+
 
 @asynccontextmanager
 async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
-    """An Ingester wired to the configured backend, spool and store; closes them all after."""
-    backend = Backend()
-    close_adapter: Callable[[], Awaitable[None]] | None = None
-    if config.transport is not None:
-        from ingest import bumble_backend
-
-        scanner, client = bumble_backend.bumble_backend(
-            bumble_backend.BumbleTransport(config.transport))
-        backend = Backend(scanner=scanner, client=client)
-        close_adapter = bumble_backend.close_adapter
+    """An Ingester wired to the configured backend, spool and store, holding the spool's lock
+    (Refused if another gateway has it); closes them all after."""
     config.store_path.parent.mkdir(parents=True, exist_ok=True)
     config.spool_path.parent.mkdir(parents=True, exist_ok=True)
-    store = SqliteSampleStore(config.store_path, synchronous="FULL")
-    records = SqliteRecordStore(config.store_path)
-    register_sensors(records, config)
-    spool = Spool(config.spool_path)
-    try:
-        yield Ingester(
-            [SensorTarget(s.subject, s.side, s.name, s.serial) for s in config.sensors],
-            backend=backend, clock=config.clock, spool=spool, store=store,
-            records=records, state_path=config.state_path, sync_interval_s=config.sync_interval_s,
-        )
-    finally:
-        if close_adapter is not None:
-            await close_adapter()
-        spool.close()
-        records.close()
-        store.close()
+    with ExitStack() as held:
+        held.enter_context(exclusive(config.spool_path))
+        store = held.enter_context(
+            SqliteSampleStore(config.store_path, synchronous="FULL", timeout_s=STORE_BUSY_S))
+        records = held.enter_context(SqliteRecordStore(config.store_path, timeout_s=STORE_BUSY_S))
+        register_sensors(records, config)
+        spool = held.enter_context(Spool(config.spool_path))
+        backend = Backend()
+        close_adapter: Callable[[], Awaitable[None]] | None = None
+        if config.transport is not None:
+            from ingest import bumble_backend
+
+            scanner, client = bumble_backend.bumble_backend(
+                bumble_backend.BumbleTransport(config.transport))
+            backend = Backend(scanner=scanner, client=client,
+                              reset=bumble_backend.reset_adapter)
+            close_adapter = bumble_backend.close_adapter
+        try:
+            yield Ingester(
+                [SensorTarget(s.subject, s.side, s.name, s.serial) for s in config.sensors],
+                backend=backend, clock=config.clock, spool=spool, store=store, records=records,
+                state_path=config.state_path, sync_interval_s=config.sync_interval_s,
+            )
+        finally:
+            if close_adapter is not None:
+                closing = asyncio.ensure_future(close_adapter())
+                if not (await asyncio.wait({closing}, timeout=CLOSE_ADAPTER_S))[0]:
+                    closing.cancel()
+                    log.warning("the BLE adapter did not close within %g s", CLOSE_ADAPTER_S)
 
 
 def register_sensors(records: RecordStore, config: GatewayConfig) -> None:
@@ -89,7 +101,12 @@ async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry of `limbwatch ingest --config FILE`: collect until SIGTERM or SIGINT."""
+    """Entry of `limbwatch ingest --config FILE`: collect until SIGTERM or SIGINT.
+
+    Ends with one line on standard error and the status of `limbwatch.errors`: 2 a bad
+    configuration (or a path that cannot be used), 3 a store or spool that cannot be used now
+    (locked, disk full: retry later), 4 a damaged store or spool, 5 the spool is another
+    gateway's. Once running, nothing but a signal ends it."""
     parser = argparse.ArgumentParser(prog="limbwatch ingest", description=__doc__)
     parser.add_argument("--config", type=Path, required=True, help="gateway file (TOML)")
     parser.add_argument("--log-every", type=float, default=30.0, help="status log period, s")
@@ -97,13 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("bumble", "bleak", "bleak_retry_connector"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"limbwatch ingest: {exc}", file=sys.stderr)
-        return 2
 
-    async def run() -> None:
+    async def run(config: GatewayConfig) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -111,8 +123,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         await run_gateway(config, stop, report_every_s=args.log_every)
 
     try:
-        asyncio.run(run())
-    except (StoreUnavailable, OSError, ValueError) as exc:
-        print(f"limbwatch ingest: {exc}", file=sys.stderr)
-        return 3 if isinstance(exc, StoreUnavailable) else 2
-    return 0
+        asyncio.run(run(load_config(args.config)))
+    except OSError as exc:  # a directory or lock file that cannot be made
+        error: LimbwatchError = (Unavailable if exc.errno in _FULL else BadInput)(
+            f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))
+    except ValueError as exc:  # ConfigError, NotAStore (BadInput) and other bad values
+        error = exc if isinstance(exc, LimbwatchError) else BadInput(str(exc))
+    except LimbwatchError as exc:
+        error = exc
+    else:
+        return 0
+    print(f"limbwatch ingest: {error}", file=sys.stderr)
+    return error.exit_status
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk (or file size limit): retry later

@@ -25,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
 
-from limbwatch.errors import Unavailable
-from limbwatch.recording import as_side
-from limbwatch.store.samples import Chunk, SampleStore, StoreUnavailable
-from limbwatch.store.sqlite import chunk_row, counts_from_blob
+from ingest.aio import first_of
+from limbwatch.clockmodel import ClockModel
+from limbwatch.errors import Damaged, Unavailable
+from limbwatch.store.samples import Chunk, SampleStore
+from limbwatch.store.sqlite import chunk_from_row, chunk_row
 from limbwatch.store.sqlite_base import GuardedSqlite
 
 SCHEMA_VERSION = 1
@@ -51,10 +51,12 @@ _SCHEMA = (
         dt REAL NOT NULL,
         n INTEGER NOT NULL,
         counts_per_g INTEGER NOT NULL,
+        ticks INTEGER,
+        rate_hz INTEGER,
         counts BLOB NOT NULL
     )""",
 )
-_COLUMNS = "device, session, seq, subject, side, t0, dt, n, counts_per_g, counts"
+_COLUMNS = "device, session, seq, subject, side, t0, dt, n, counts_per_g, ticks, rate_hz, counts"
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class Spool(GuardedSqlite):
         if not rows:
             return
         with self._transaction(f"append {len(rows)} chunks (none was appended)") as db:
-            db.executemany(f"INSERT INTO items ({_COLUMNS}) VALUES ({', '.join('?' * 10)})", rows)
+            db.executemany(f"INSERT INTO items ({_COLUMNS}) VALUES ({', '.join('?' * 12)})", rows)
 
     def peek(self, limit: int) -> list[tuple[int, Chunk]]:
         """Up to `limit` of the oldest chunks not acked, oldest first, with their ids."""
@@ -91,11 +93,7 @@ class Spool(GuardedSqlite):
             rows = db.execute(
                 f"SELECT id, {_COLUMNS} FROM items ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
-        return [
-            (id_, Chunk(subject, as_side(side), device, session, seq, t0, dt,
-                        counts_from_blob(blob), counts_per_g))
-            for id_, device, session, seq, subject, side, t0, dt, _, counts_per_g, blob in rows
-        ]
+        return [(row[0], chunk_from_row(row[1:])) for row in rows]
 
     def ack(self, upto_id: int) -> None:
         """Forget every chunk with id <= `upto_id` (they are safely elsewhere); fsynced."""
@@ -121,50 +119,78 @@ class Spool(GuardedSqlite):
         return sum(f.stat().st_size for f in files if f.exists())
 
 
+class PendingModels:
+    """The newest clock model of each sensor session, not yet in the store (latest wins).
+
+    `drain` writes them before each batch of chunks it peeked, so a chunk never reaches the
+    store before the model it was stamped with. Used on the event loop only."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int], ClockModel] = {}
+
+    def put(self, device: str, session: int, model: ClockModel) -> None:
+        self._models[(device, session)] = model
+
+    def take(self) -> dict[tuple[str, int], ClockModel]:
+        taken, self._models = self._models, {}
+        return taken
+
+    def give_back(self, taken: dict[tuple[str, int], ClockModel]) -> None:
+        """Models a failed write took: pending again unless a newer one came meanwhile."""
+        for key, model in taken.items():
+            self._models.setdefault(key, model)
+
+
+def _store_batch(store: SampleStore, models: dict[tuple[str, int], ClockModel],
+                 chunks: list[Chunk]) -> None:
+    if models:
+        store.put_clock_models(models)
+    if chunks:
+        store.write_chunks(chunks)
+
+
 async def drain(
     spool: Spool,
     store: SampleStore,
     *,
+    models: PendingModels | None = None,
     batch: int = 500,
     retry_s: float = 1.0,
     stop: asyncio.Event,
 ) -> None:
     """Move chunks from `spool` to `store`, oldest first, until `stop` is set.
 
-    Each round peeks at most `batch` chunks, writes them with `store.write_chunks` in a worker
-    thread, then acks them. While the store raises StoreUnavailable the same batch is retried
-    after `retry_s`, doubling up to `MAX_RETRY_S` (30 s). Hence:
+    Each round peeks at most `batch` chunks, writes the pending clock `models` and then the
+    chunks, then acks the chunks, each step in a worker thread (the spool commits with an
+    fsync). While the store or the spool fails (`Unavailable`: locked, full, gone; or `Damaged`)
+    the same batch is retried after `retry_s`, doubling up to `MAX_RETRY_S` (30 s). Hence:
     - nothing is lost: a chunk leaves the spool only after the store committed it;
     - nothing is reordered: no batch is written before the previous one was stored;
     - nothing is duplicated: if the process dies between write and ack, the batch is written
       again on restart and the store skips the chunks it has (same device, session, seq);
     - memory holds at most one batch.
-    If `stop` is set during a write, the write is finished and acked before returning. The
-    spool's peek and ack run on the event loop (local commits, 0.3 ms here: see the bench).
-    Other errors (a SpoolError, a bug) propagate.
+    If `stop` is set during a write, the write is finished and acked before returning.
     Power loss: the store's commit must be durable before the ack, so give the ingester a
     `SqliteSampleStore(..., synchronous="FULL")`; with "NORMAL" its last commits may roll back after
     the spool forgot them.
     """
     delay = retry_s
     while not stop.is_set():
-        items = spool.peek(batch)
-        if not items:
-            await _sleep_unless(stop, IDLE_POLL_S)
-            continue
+        pending: dict[tuple[str, int], ClockModel] = {}
         try:
-            await asyncio.to_thread(store.write_chunks, [chunk for _, chunk in items])
-        except StoreUnavailable as exc:
-            log.warning("%s; %d chunks wait in the spool, retrying in %.1f s",
-                        exc, len(items), delay)
-            await _sleep_unless(stop, delay)
+            items = await asyncio.to_thread(spool.peek, batch)
+            pending = {} if models is None else models.take()  # after the peek: PendingModels
+            if not items and not pending:
+                await first_of(stop, timeout=IDLE_POLL_S)
+                continue
+            await asyncio.to_thread(_store_batch, store, pending, [chunk for _, chunk in items])
+            if items:
+                await asyncio.to_thread(spool.ack, items[-1][0])
+        except (Unavailable, Damaged) as exc:
+            if models is not None:
+                models.give_back(pending)
+            log.warning("%s; the chunks wait in the spool, retrying in %.1f s", exc, delay)
+            await first_of(stop, timeout=delay)
             delay = min(2 * delay, MAX_RETRY_S)
             continue
-        spool.ack(items[-1][0])
         delay = retry_s
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    """Wait `seconds`, or less if `stop` is set meanwhile."""
-    with suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

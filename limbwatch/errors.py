@@ -1,7 +1,8 @@
 """The one error hierarchy: every failure a user can act on is a `LimbwatchError`.
 
 Each kind says what the caller can do about it; the command line maps them once to exit codes
-(`app.cli.EXIT_CODES`) and the API once to HTTP status codes (`api.errors.HTTP_STATUS`):
+(`app.cli.EXIT_CODES`; each kind also carries its code as `exit_status`, which `limbwatch
+ingest` uses) and the API once to HTTP status codes (`api.errors.HTTP_STATUS`):
 
 | kind          | meaning                                          | exit | HTTP |
 |---------------|--------------------------------------------------|------|------|
@@ -17,9 +18,13 @@ Each kind says what the caller can do about it; the command line maps them once 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class LimbwatchError(Exception):
     """A failure with a one-line message that says what went wrong and what to do."""
+
+    exit_status: ClassVar[int] = 2
 
 
 class BadInput(LimbwatchError, ValueError):
@@ -37,10 +42,16 @@ class Conflict(LimbwatchError):
 class Unavailable(LimbwatchError):
     """A store, spool or server cannot be used now (locked, down, disk full); retry later."""
 
+    exit_status = 3
+
 
 class Damaged(LimbwatchError):
     """Stored data failed an integrity check; it is reported and skipped, never returned."""
 
+    exit_status = 4
+
 
 class Refused(LimbwatchError):
     """Not allowed: another process holds the resource, or the caller lacks the right."""
+
+    exit_status = 5

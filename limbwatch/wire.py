@@ -157,10 +157,62 @@ class Status:
                    newest, batt, session)
 
 
+# The arguments of each control command, after its opcode byte (see `Op`).
+COMMAND_ARGS: dict[Op, struct.Struct] = {
+    Op.START: struct.Struct("<"),
+    Op.STOP: struct.Struct("<"),
+    Op.SET_RATE: struct.Struct("<B"),
+    Op.SET_RANGE: struct.Struct("<B"),
+    Op.TIME_SYNC: struct.Struct("<I"),
+    Op.BACKFILL: struct.Struct("<II"),
+    Op.ERASE: struct.Struct("<"),
+}
+
+
 def command(op: Op, *args: int) -> bytes:
     """A control write: the opcode and its u8 (rate, range) or u32 (ids, seqs) arguments."""
-    fmt = {Op.SET_RATE: "<B", Op.SET_RANGE: "<B", Op.TIME_SYNC: "<I", Op.BACKFILL: "<II"}
-    return bytes([op]) + (struct.pack(fmt[op], *args) if op in fmt else b"")
+    try:
+        return bytes([op]) + COMMAND_ARGS[op].pack(*args)
+    except struct.error as exc:
+        raise WireError(f"{op.name} takes arguments {COMMAND_ARGS[op].format!r}, "
+                        f"not {args}: {exc}") from None
+
+
+def decode_command(data: bytes) -> tuple[Op, tuple[int, ...]]:
+    """The opcode and arguments of a control write; WireError for an empty write, an unknown
+    opcode or arguments of the wrong size."""
+    if not data:
+        raise WireError("empty control write")
+    try:
+        op = Op(data[0])
+    except ValueError:
+        raise WireError(f"unknown control opcode {data[0]:#04x}") from None
+    args = COMMAND_ARGS[op]
+    if len(data) != 1 + args.size:
+        raise WireError(f"{op.name} takes {args.size} argument bytes, got {len(data) - 1}")
+    return op, args.unpack(data[1:])
+
+
+TIME_SYNC_REPLY = struct.Struct("<II")  # request id, device ticks
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSyncReply:
+    """The payload of a TIME_SYNC reply: the request's id and the device's u32 tick counter
+    when it handled the request."""
+
+    request_id: int
+    ticks: int
+
+    def encode(self) -> bytes:
+        return TIME_SYNC_REPLY.pack(self.request_id & 0xFFFFFFFF, self.ticks & 0xFFFFFFFF)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> TimeSyncReply:
+        if len(payload) != TIME_SYNC_REPLY.size:
+            raise WireError(f"TIME_SYNC reply payload of {len(payload)} bytes, expected "
+                            f"{TIME_SYNC_REPLY.size}")
+        return cls(*TIME_SYNC_REPLY.unpack(payload))
 
 
 @dataclass(frozen=True, slots=True)

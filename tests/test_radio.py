@@ -281,7 +281,7 @@ def test_connect_stream_time_sync_and_backfill() -> None:
 
             sync = await central.command(Op.TIME_SYNC, 0xC0FFEE)
             assert sync.result is Result.OK
-            assert int.from_bytes(sync.payload[:4], "little") == 0xC0FFEE
+            assert wire.TimeSyncReply.decode(sync.payload).request_id == 0xC0FFEE
 
             status = await central.status()
             first = max(status.oldest_seq, status.newest_seq - 199)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -173,9 +172,9 @@ def test_time_sync_replies_the_device_ticks_now() -> None:
 
         reply = asyncio.run(main())
         assert reply.result is Result.OK
-        got_id, ticks = struct.unpack("<II", reply.payload)
-        assert got_id == request
-        return ticks
+        sync = wire.TimeSyncReply.decode(reply.payload)
+        assert sync.request_id == request
+        return sync.ticks
 
     # At the true time of a packet's first sample the device reads that packet's ticks ...
     assert abs(sync_at(t_packet, 0xDEADBEEF) - packets[100].ticks) <= 1

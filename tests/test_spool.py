@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -23,7 +23,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.spool import Spool, drain
+from ingest.spool import PendingModels, Spool, drain
+from limbwatch.clockmodel import ClockModel, ClockSegment
 from limbwatch.store.samples import Chunk, chunk_times, counts_to_g
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_base import NotAStore
@@ -37,7 +38,8 @@ def make_chunks(n: int, *, first_seq: int = 0, per_chunk: int = 13) -> list[Chun
     dt = 1 / 50.3
     return [
         Chunk("kid", "left", "LW-0001", 2**40, seq, T0 + seq * per_chunk * dt + 1e-7, dt,
-              rng.integers(-32768, 32768, (per_chunk, 3)).astype(np.int16), 4096)
+              rng.integers(-32768, 32768, (per_chunk, 3)).astype(np.int16), 4096,
+              ticks=2**33 + seq * 9999, rate_hz=50)
         for seq in range(first_seq, first_seq + n)
     ]
 
@@ -65,11 +67,13 @@ def assert_stored_once(store: SqliteSampleStore, chunks: Sequence[Chunk]) -> Non
 
 
 class SpyStore(SqliteSampleStore):
-    """A real SqliteSampleStore that records the seqs of every write_chunks call and its outcome."""
+    """A real SqliteSampleStore that records the seqs of every write_chunks call and its outcome,
+    and the order of the successful chunk and clock model writes."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, timeout_s=0.05)
         self.calls: list[tuple[list[int], bool]] = []
+        self.written: list[str] = []
 
     def write_chunks(self, chunks: Sequence[Chunk]) -> None:
         seqs = [c.seq for c in chunks]
@@ -79,6 +83,11 @@ class SpyStore(SqliteSampleStore):
             self.calls.append((seqs, False))
             raise
         self.calls.append((seqs, True))
+        self.written.append("chunks")
+
+    def put_clock_models(self, models: Mapping[tuple[str, int], ClockModel]) -> None:
+        super().put_clock_models(models)
+        self.written.append("models")
 
 
 def test_put_peek_ack_in_order_and_across_reopening(tmp_path: Path) -> None:
@@ -150,10 +159,12 @@ def test_what_was_put_survives_a_killed_process(tmp_path: Path) -> None:
     )
 
 
-async def _drain_until_empty(spool: Spool, store: SqliteSampleStore, *, batch: int) -> None:
+async def _drain_until_empty(spool: Spool, store: SqliteSampleStore, *, batch: int,
+                             models: PendingModels | None = None) -> None:
     """Run drain until the spool is empty (10 s at most), then stop it."""
     stop = asyncio.Event()
-    task = asyncio.create_task(drain(spool, store, batch=batch, retry_s=0.05, stop=stop))
+    task = asyncio.create_task(drain(spool, store, models=models, batch=batch, retry_s=0.05,
+                                     stop=stop))
     deadline = time.monotonic() + 10
     while len(spool) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
@@ -258,3 +269,38 @@ def test_any_puts_and_acks_keep_fifo_order(ops: list[tuple[str, int]]) -> None:
                 assert len(spool) == len(pending)
         finally:
             spool.close()
+
+
+def test_drain_writes_the_newest_clock_model_before_the_chunks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    chunks = make_chunks(30)
+    spool = Spool(tmp_path / "spool.db")
+    store = SpyStore(tmp_path / "store.db")
+    models = PendingModels()
+    first = ClockModel((ClockSegment(0, T0 - 2**33 / 32768, 1 / 32768),))
+    newest = ClockModel((ClockSegment(0, T0 - 2**33 / 32768 + 0.5, 1 / 32768),))
+    other = sqlite3.connect(store.path, isolation_level=None)
+
+    async def scenario() -> None:
+        models.put("LW-0001", 2**40, first)
+        spool.put(chunks)
+        other.execute("BEGIN EXCLUSIVE")  # the store is down: the models wait too...
+        asyncio.get_running_loop().call_later(0.5, other.execute, "ROLLBACK")
+        draining = asyncio.create_task(_drain_until_empty(spool, store, batch=100, models=models))
+        await asyncio.sleep(0.2)
+        models.put("LW-0001", 2**40, newest)  # ...and a refit meanwhile replaces the first
+        await draining
+
+    try:
+        asyncio.run(scenario())
+        assert store.clock_model("LW-0001", 2**40) == newest
+        assert "cannot store 1 clock models" in caplog.text  # the outage happened
+        assert store.written == ["models", "chunks"]  # once, first
+        assert store.calls == [(list(range(30)), True)]  # tried only once the models were in
+        got = store.read_samples("kid", "left", 0.0, 2e9)
+        assert got.time[0] == pytest.approx(T0 + 0.5)  # re-stamped: tick 2**33 is T0 + 0.5
+    finally:
+        other.close()
+        spool.close()
+        store.close()

@@ -21,10 +21,12 @@ import pytest
 from analysis.night import analyze_night
 from firmware_sim.night import LegSignal, simulate_night
 from firmware_sim.scenario import load_scenario
+from limbwatch.clockmodel import ClockModel, ClockSegment
 from limbwatch.recording import Side, recording_from_arrays
 from limbwatch.store.samples import Chunk, StoreUnavailable, chunk_times, counts_to_g
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_base import NotAStore
+from limbwatch.wire import TICK_HZ
 
 T0 = 1795203000.0
 CPG = 4096
@@ -321,3 +323,126 @@ def test_consecutive_packets_timed_slightly_apart_keep_every_sample(
     assert got.time.size == 3 * len(a.counts)
     assert (np.diff(got.time) > 0).all()
     assert got.time[len(a.counts)] == pytest.approx(a.t0 + len(a.counts) * a.dt)
+
+
+def flip_byte(path: Path, seq: int, column: str = "counts", at: int = 7) -> None:
+    """Damage one stored chunk from a second connection, as a failing disk or a stray writer
+    would: one byte of its counts BLOB flipped, or (column "t0") its start time nudged."""
+    with closing(sqlite3.connect(path)) as other, other:
+        if column == "counts":
+            (blob,) = other.execute("SELECT counts FROM chunks WHERE seq = ?", (seq,)).fetchone()
+            damaged = bytearray(blob)
+            damaged[at] ^= 0x40
+            other.execute("UPDATE chunks SET counts = ? WHERE seq = ?", (bytes(damaged), seq))
+        else:
+            other.execute(f"UPDATE chunks SET {column} = {column} + 1e-6 WHERE seq = ?", (seq,))
+
+
+@pytest.mark.parametrize("column", ["counts", "t0"])
+def test_a_damaged_chunk_is_reported_and_skipped_never_returned(
+    tmp_path: Path, column: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "store.db"
+    chunks = leg_chunks("left", 20)
+    with SqliteSampleStore(path) as s:
+        s.write_chunks(chunks)
+    flip_byte(path, 5, column)
+    with SqliteSampleStore(path) as s:
+        got = s.read_samples("kid", "left", 0.0, 2e9)
+        packets = s.read_chunks("LW-left")
+    assert got.damaged == 1 and [c.seq for c in packets] == [*range(5), *range(6, 20)]
+    time, accel = expected(chunks[:5] + chunks[6:])
+    assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
+    assert "skipped 1 damaged chunks" in caplog.text and "LW-left/1/5" in caplog.text
+
+
+def test_a_good_copy_replaces_a_damaged_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    chunks = leg_chunks("left", 20)
+    with SqliteSampleStore(path) as s:
+        s.write_chunks(chunks)
+        flip_byte(path, 5)
+        s.write_chunks(chunks[5:6])  # e.g. fetched again from the sensor's flash
+        got = s.read_samples("kid", "left", 0.0, 2e9)
+        assert got.damaged == 0 and s.conflicts() == []
+    time, accel = expected(chunks)
+    assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
+
+
+def test_other_contents_under_a_stored_key_are_kept_apart_as_a_conflict(
+    store: SqliteSampleStore, caplog: pytest.LogCaptureFixture,
+) -> None:
+    chunks = leg_chunks("left", 10)
+    store.write_chunks(chunks)
+    # A restarted sensor reused seq 3 for other samples; seq 4 comes again, timed differently.
+    other = replace(chunks[3], counts=chunks[3].counts[::-1].copy())
+    retimed = replace(chunks[4], t0=chunks[4].t0 + 0.01)
+    store.write_chunks([other, retimed])
+    store.write_chunks([other])  # the same conflicting contents again: still one conflict
+    (kept,) = store.conflicts()
+    assert (kept.device, kept.session, kept.seq) == ("LW-left", 1, 3)
+    assert np.array_equal(kept.counts, other.counts) and kept.t0 == other.t0
+    assert "other contents" in caplog.text and "LW-left/1/3" in caplog.text
+    got = store.read_samples("kid", "left", 0.0, 2e9)  # the stored chunks, unchanged
+    time, accel = expected(chunks)
+    assert np.array_equal(got.time, time) and np.array_equal(got.accel, accel)
+    assert n_rows(store.path) == 10
+
+
+def test_chunks_stamped_wrongly_live_read_back_on_the_stored_clock_model(tmp_path: Path) -> None:
+    """A sensor 40 ppm fast whose live fit was off by 2.5-3 s and ignored the drift: once its
+    session's model is stored, reads follow the model from the chunks' raw ticks."""
+    b = 1 / (TICK_HZ * (1 + 40e-6))  # s per tick
+    ticks0 = 2**32 - 10 * TICK_HZ  # unwrapped ticks go past the u32 wrap 10 s in
+    a = T0 - b * ticks0
+    per_chunk, rate = 39, 50
+    good = leg_chunks("left", 300, per_chunk=per_chunk)
+    ticks = [ticks0 + i * per_chunk * TICK_HZ // rate for i in range(len(good))]
+    live = [replace(c, t0=c.t0 + 2.5 + 0.002 * i, ticks=t, rate_hz=rate)
+            for i, (c, t) in enumerate(zip(good, ticks, strict=True))]
+    jumped = replace(live[-1], session=2, seq=0, t0=T0 + 900, ticks=5, counts=live[0].counts)
+    no_ticks = leg_chunks("left", 1, t0=T0 + 1000, device="old")[0]
+    path = tmp_path / "store.db"
+    with SqliteSampleStore(path) as s:
+        s.write_chunks([*live, jumped, no_ticks])
+        window = (T0, T0 + 60)  # by the live times, the first 2.5 s are missing
+        before = s.read_samples("kid", "left", *window)
+        assert before.time[0] == pytest.approx(T0 + 2.5)
+        s.put_clock_models({
+            ("LW-left", 1): ClockModel((ClockSegment(0, a, b),)),
+            ("LW-left", 2): ClockModel((ClockSegment(0, T0 + 950.0, b),)),
+        })
+        got = s.read_samples("kid", "left", T0 - 10, T0 + 2000)
+        packets = s.read_chunks("LW-left")  # the chunks themselves, in (session, seq) order
+        assert s.clock_model("LW-left", 1) == ClockModel((ClockSegment(0, a, b),))
+        assert s.clock_model("LW-left", 3) is None
+        first = s.read_samples("kid", "left", *window)
+    true_t0 = np.array([a + b * t for t in ticks])
+    k = np.arange(per_chunk)
+    want = (true_t0[:, None] + k * b * TICK_HZ / rate).ravel()
+    n = len(want)
+    assert np.allclose(got.time[:n], want, rtol=0, atol=1e-6)
+    # the jumped session's chunk on its own model, the chunk without ticks as stamped live
+    assert got.time[n] == pytest.approx(T0 + 950.0 + 5 * b)
+    assert got.time[n + per_chunk] == pytest.approx(no_ticks.t0)
+    assert got.time.size == n + 2 * per_chunk and got.fs == 50.0
+    assert [(c.session, c.seq) for c in packets] == [(1, i) for i in range(300)] + [(2, 0)]
+    assert np.allclose([c.t0 for c in packets[:300]], true_t0, rtol=0, atol=1e-6)
+    assert packets[0].dt == pytest.approx(b * TICK_HZ / rate) and packets[0].ticks == ticks0
+    # A window by the corrected times: its last 2.6 s were stored live beyond its end.
+    assert first.time[0] == pytest.approx(T0, abs=0.02)
+    assert first.time[-1] == pytest.approx(T0 + 60, abs=0.03)
+
+
+def test_a_damaged_clock_model_leaves_the_live_times(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "store.db"
+    chunks = [replace(c, ticks=i * 1000, rate_hz=50) for i, c in enumerate(leg_chunks("left", 5))]
+    with SqliteSampleStore(path) as s:
+        s.write_chunks(chunks)
+        s.put_clock_models({("LW-left", 1): ClockModel((ClockSegment(0, T0 + 99, 1e-4),))})
+        with closing(sqlite3.connect(path)) as other, other:
+            other.execute("UPDATE clock_models SET model = '{\"segments\": 3'")
+        got = s.read_samples("kid", "left", 0.0, 2e9)
+    assert np.array_equal(got.time, expected(chunks)[0])
+    assert "clock model of LW-left/1 is damaged" in caplog.text

@@ -75,3 +75,58 @@ def test_status_and_replies_round_trip_and_reject_nonsense() -> None:
             wire.decode_reply(junk)
     assert wire.command(wire.Op.BACKFILL, 5, 9) == b"\x06\x05\x00\x00\x00\x09\x00\x00\x00"
     assert wire.crc16(b"123456789") == 0x29B1  # the CRC-16/CCITT-FALSE check value
+
+
+_ARG_VALUES = {"B": st.integers(0, 0xFF), "I": st.integers(0, 0xFFFFFFFF)}
+
+
+@st.composite
+def commands(draw: st.DrawFn) -> tuple[wire.Op, tuple[int, ...]]:
+    op = draw(st.sampled_from(list(wire.Op)))
+    fmt = wire.COMMAND_ARGS[op].format.lstrip("<")
+    return op, tuple(draw(_ARG_VALUES[code]) for code in fmt)
+
+
+@given(commands())
+def test_every_command_round_trips(cmd: tuple[wire.Op, tuple[int, ...]]) -> None:
+    op, args = cmd
+    assert wire.decode_command(wire.command(op, *args)) == (op, args)
+
+
+@settings(max_examples=500)
+@given(data=st.binary(max_size=12))
+def test_any_control_write_decodes_or_raises_wire_error(data: bytes) -> None:
+    try:
+        op, args = wire.decode_command(data)
+    except wire.WireError:
+        return
+    assert wire.command(op, *args) == data  # what decodes is exactly what command() writes
+
+
+def test_commands_with_wrong_arguments_are_refused() -> None:
+    with pytest.raises(wire.WireError, match="SET_RATE"):
+        wire.command(wire.Op.SET_RATE, 300)
+    with pytest.raises(wire.WireError, match="BACKFILL"):
+        wire.command(wire.Op.BACKFILL, 5)
+    with pytest.raises(wire.WireError, match="unknown control opcode"):
+        wire.decode_command(b"\x55")
+    with pytest.raises(wire.WireError, match="empty"):
+        wire.decode_command(b"")
+
+
+@given(request_id=st.integers(0, 2**32 - 1), ticks=st.integers(0, 2**32 - 1))
+def test_time_sync_reply_round_trips(request_id: int, ticks: int) -> None:
+    payload = wire.TimeSyncReply(request_id, ticks).encode()
+    reply = wire.decode_reply(wire.encode_reply(wire.Op.TIME_SYNC, wire.Result.OK, payload))
+    assert wire.TimeSyncReply.decode(reply.payload) == wire.TimeSyncReply(request_id, ticks)
+
+
+@settings(max_examples=300)
+@given(data=st.binary(max_size=12))
+def test_any_time_sync_payload_decodes_or_raises_wire_error(data: bytes) -> None:
+    try:
+        reply = wire.TimeSyncReply.decode(data)
+    except wire.WireError:
+        assert len(data) != 8
+        return
+    assert reply.encode() == data

@@ -9,12 +9,13 @@ Implementations: `limbwatch.store.sqlite.SqliteSampleStore` (embedded default). 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from limbwatch.clockmodel import ClockModel
 from limbwatch.errors import Unavailable
 from limbwatch.recording import Side
 
@@ -32,10 +33,13 @@ class Chunk:
     device: str  # sensor identity (its serial number)
     session: int  # the sensor's session (changes when its flash is erased)
     seq: int  # the packet sequence number of the first sample
-    t0: float  # Unix s of the first sample
+    t0: float  # Unix s of the first sample, as stamped live
     dt: float  # s between samples (1 / rate, corrected for the sensor clock's drift)
     counts: np.ndarray  # int16 (n, 3)
     counts_per_g: int
+    # For re-stamping with a better clock model (`limbwatch.clockmodel`); None when not known
+    ticks: int | None = None  # device clock at the first sample, unwrapped (32.768 kHz ticks)
+    rate_hz: int | None = None  # the sensor's nominal sample rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class Samples:
     time: np.ndarray  # float64 Unix s
     accel: np.ndarray  # float32 (n, 3) g
     fs: float  # nominal rate, Hz
+    damaged: int = 0  # chunks in the range that failed their integrity check: skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +64,19 @@ class Extent:
 
 class SampleStore(Protocol):
     def write_chunks(self, chunks: Sequence[Chunk]) -> None:
-        """Store chunks, all or none; chunks already stored are skipped. StoreUnavailable."""
+        """Store chunks, all or none; chunks already stored are skipped, and one whose key is
+        stored with other contents is kept apart (`conflicts`). StoreUnavailable."""
 
     def read_samples(self, subject: str, side: Side, start: float, end: float) -> Samples:
-        """All samples of a leg with start <= time < end."""
+        """All samples of a leg with start <= time < end, their times from the stored clock
+        model of their session when there is one; damaged chunks are skipped and counted in
+        `Samples.damaged`."""
+
+    def put_clock_models(self, models: Mapping[tuple[str, int], ClockModel]) -> None:
+        """Store the newest clock model of each (device, session). StoreUnavailable."""
+
+    def conflicts(self) -> list[Chunk]:
+        """Chunks that arrived under a stored key with other contents, kept apart."""
 
     def extent(self, subject: str, start: float = ..., end: float = ...) -> Extent | None:
         """The subject's data with start <= chunk start < end (default: all), None if none."""

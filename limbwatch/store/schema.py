@@ -20,10 +20,41 @@ SAMPLE_TABLES = (
         dt REAL NOT NULL,
         n INTEGER NOT NULL,
         counts_per_g INTEGER NOT NULL,
+        ticks INTEGER,  -- device ticks (unwrapped) at the first sample: re-stamped by the model
+        rate_hz INTEGER,  -- the sensor's nominal rate
         counts BLOB NOT NULL,
+        crc INTEGER NOT NULL,  -- CRC-32 of the row's other fields (sqlite.row_crc)
         PRIMARY KEY (device, session, seq)
     ) WITHOUT ROWID""",
     "CREATE INDEX chunks_by_leg_time ON chunks (subject, side, t0)",
+    # A chunk that arrived under a (device, session, seq) already stored with other contents (a
+    # sensor restarted with its seqs reused): kept here, apart, once per distinct content.
+    """CREATE TABLE chunk_conflicts (
+        device TEXT NOT NULL,
+        session INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        side TEXT NOT NULL,
+        t0 REAL NOT NULL,
+        dt REAL NOT NULL,
+        n INTEGER NOT NULL,
+        counts_per_g INTEGER NOT NULL,
+        ticks INTEGER,
+        rate_hz INTEGER,
+        counts BLOB NOT NULL,
+        crc INTEGER NOT NULL,
+        received REAL NOT NULL,  -- Unix s (store clock)
+        PRIMARY KEY (device, session, seq, crc)
+    ) WITHOUT ROWID""",
+    # The newest clock model of each sensor session (limbwatch.clockmodel, JSON): reads map the
+    # chunks' ticks to UTC with it.
+    """CREATE TABLE clock_models (
+        device TEXT NOT NULL,
+        session INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        updated REAL NOT NULL,  -- Unix s (store clock)
+        PRIMARY KEY (device, session)
+    ) WITHOUT ROWID""",
     # The longest chunk of each leg (n * dt, s): a read of [start, end) then seeks the index at
     # t0 >= start - max_span instead of scanning the leg's earlier nights.
     """CREATE TABLE leg_spans (

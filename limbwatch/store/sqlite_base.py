@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
-from limbwatch.errors import BadInput
+from limbwatch.errors import BadInput, Damaged
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -24,12 +24,20 @@ _ADVICE = (
     ("SQLITE_IOERR", "disk I/O error; check the disk and that the file still exists"),
     ("SQLITE_CANTOPEN", "cannot open the file; check that it and its directory exist"),
     ("SQLITE_CORRUPT", "the file is damaged; restore it from a backup"),
-    ("SQLITE_NOTADB", "the file is not an SQLite database"),
+    ("SQLITE_NOTADB", "the file is not (or no longer) an SQLite database; restore it from a "
+                      "backup"),
 )
+_DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # the file itself is damaged: retrying cannot help
+_SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
 class NotAStore(BadInput):
     """The path holds something other than a limbwatch store (or one of a newer schema)."""
+
+
+class DamagedFile(Damaged):
+    """SQLite found one of our files damaged (SQLITE_CORRUPT; SQLITE_NOTADB for a file that
+    starts as an SQLite database does): restore it from a backup."""
 
 
 def explain_sqlite_error(exc: sqlite3.Error) -> str:
@@ -94,9 +102,9 @@ def _check_or_create(
     try:
         app_id, version, n_tables = _identity(db)
     except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB" and not _starts_as_sqlite(path):
             raise NotAStore(f"{path}: is not a {what} (not even an SQLite database)") from None
-        raise
+        raise  # an SQLite file that is damaged
     if app_id == 0 and n_tables == 0 and create:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("BEGIN IMMEDIATE")
@@ -123,6 +131,14 @@ def _check_or_create(
     db.execute("PRAGMA journal_mode = WAL")
 
 
+def _starts_as_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
 def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:
     """(application_id, user_version, number of tables) of an open database."""
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
@@ -133,7 +149,8 @@ def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:
 
 class GuardedSqlite:
     """One SQLite file used from the event loop and from worker threads: calls are serialised by
-    a lock, SQLite errors become `unavailable` errors saying what failed and what to do, and a
+    a lock, SQLite errors become `unavailable` errors saying what failed and what to do (or
+    `DamagedFile` when SQLite says the file itself is damaged), and a
     file deleted or replaced while open is refused (SQLite would go on writing to the deleted
     file, and the data would vanish with it). Subclasses set `path`, `_lock`, `_db` and
     `_identity` when they open the file."""
@@ -174,9 +191,10 @@ class GuardedSqlite:
         try:
             yield
         except sqlite3.Error as exc:
-            problem = explain_sqlite_error(exc)
-            raise self.unavailable(
-                f"{self.label} {self.path}: cannot {action}: {problem}") from exc
+            name = getattr(exc, "sqlite_errorname", None) or ""
+            kind = DamagedFile if name.startswith(_DAMAGE) else self.unavailable
+            raise kind(f"{self.label} {self.path}: cannot {action}: "
+                       f"{explain_sqlite_error(exc)}") from exc
 
     def _check_file(self, action: str) -> None:
         if file_identity(self.path) != self._identity:
