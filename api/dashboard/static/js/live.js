@@ -3,8 +3,9 @@
 // itself with Last-Event-ID, so the stream resumes where it stopped.
 
 import { api } from "./api.js";
-import { clockSeconds, duration, unix } from "./format.js";
+import { clock, clockSeconds, duration, unix } from "./format.js";
 import { showError } from "./session.js";
+import { deviceAlert } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const FLOWING_S = 10; // a packet this recent: data is flowing
@@ -90,7 +91,9 @@ function showAlert(a) {
   tier.className = "tier";
   tier.textContent = TIERS[a.tier] ?? a.tier;
   const message = document.createElement("p");
-  message.textContent = a.message;
+  const since = clock(unix(a.since), zoneOf(a));
+  message.textContent = a.tier === "device"
+    ? deviceAlert(a, since, cards.get(a.serial)?.status?.battery_pct ?? null) : a.message;
   const when = document.createElement("p");
   when.className = "when small";
   when.textContent = `Since ${clockSeconds(unix(a.since), zoneOf(a))}`;

@@ -106,3 +106,15 @@ export const NORMAL_YOUNG = [
 export function jerksLine(report) {
   return `This night: ${plural(report.brief_jerks, "brief jerk or startle", "brief jerks or startles")}.`;
 }
+
+// a device alert of the live stream in the child's clock time (the stream's own message gives
+// UTC); `battery` is the sensor's last reported charge
+export function deviceAlert(alert, since, battery) {
+  const sensor = `The ${alert.side} sensor`;
+  if (alert.alert === "lost") return `${sensor} has not been heard from since ${since}: check it is near the gateway and switched on.`;
+  if (alert.alert === "off_ankle") return `${sensor} seems to be off the ankle since ${since}: check the strap.`;
+  if (alert.alert === "low_battery") {
+    return `${sensor}'s battery is low${battery === null ? "" : ` (${Math.round(battery)} %)`}: charge it before tonight.`;
+  }
+  return alert.message;
+}
