@@ -176,7 +176,6 @@ def test_caregiver_morning_journal_live_signal_and_log_out(served: Served,
     assert page.locator("#trend-plm [data-kind='night']").count() == 13
     assert page.locator("#trend-plm [data-kind='night-current']").count() == 1
     assert page.locator("#imi [data-kind='imi-bar']").count() > 5
-    shoot(page, "morning")
 
     # the journal: two taps (a kind, Save), on the timeline at once
     assert timeline.locator("[data-kind='journal']").count() == 0
@@ -186,6 +185,7 @@ def test_caregiver_morning_journal_live_signal_and_log_out(served: Served,
     page.wait_for_selector("#timeline svg [data-kind='journal']")
     expect(page.locator("#note-status")).to_contain_text("on the timeline")
     assert "left leg, stopped when I held it" in page.locator("#notes").inner_text()
+    shoot(page, "morning")
 
     # the live view: a sensor changes state, a device alert comes and is resolved
     now = served.now
@@ -199,7 +199,7 @@ def test_caregiver_morning_journal_live_signal_and_log_out(served: Served,
     left.and_(page.locator("[data-connected='false']")).wait_for()
     alert = page.locator("li.alert-device[data-alert='lost']")
     alert.wait_for()
-    assert "left sensor" in alert.inner_text()
+    assert "The left sensor has not been heard from since 04:56: check" in alert.inner_text()
     shoot(page, "live")
     put(served, "LW0001L", "left", now + 20)
     page.locator("li.alert-device.resolved[data-alert='lost']").wait_for()
@@ -420,6 +420,8 @@ def test_wording_never_diagnoses_and_says_what_to_do(served: Served, browser: Br
                     w.nightSentence(report(0, [spell]), "Sam", "Europe/London")],
         text: [...Object.values(w.TIERS), w.LIMITS_SHORT, ...w.LIMITS, w.RED_FLAGS,
                ...w.NORMAL_YOUNG, w.jerksLine({ brief_jerks: 1 }),
+               ...["lost", "off_ankle", "low_battery"].map(
+                 (alert) => w.deviceAlert({ alert, side: "left" }, "04:56", 12)),
                ...["PLMI_ELEVATED", "PROLONGED_TREMOR", "ASYMMETRIC_MOVEMENT", "LOW_COVERAGE",
                    "NONWEAR", "FRAGMENTED_SLEEP"].map(
                      (code) => w.action({ code, severity: "warning" })[1])],
@@ -437,3 +439,4 @@ def test_wording_never_diagnoses_and_says_what_to_do(served: Served, browser: Br
     for never in ("plmd", "rls", "restless legs", "disorder", "epilep", "your child has"):
         assert never not in words
     assert "not a diagnosis" in words and "emergency services" in words
+    assert "the left sensor's battery is low (12 %): charge it before tonight." in words

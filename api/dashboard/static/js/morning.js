@@ -80,10 +80,11 @@ function trendDays(last) {
 function showTrend(rows, night) {
   const days = trendDays(night.date);
   const plm = spread(rows, (r) => r.plm_index);
-  $("trend-text").textContent = plm === null ? "No analysed nights yet." :
-    `Repeating leg movements per hour of sleep: median ${num(plm.median)} over ${plm.n} ` +
-    `night${plm.n === 1 ? "" : "s"} (range ${num(plm.lo)} to ${num(plm.hi)}). One night's figure says ` +
-    "little: it changes a lot from night to night, so look at the pattern.";
+  const caveat = "One night's figure says little: it changes a lot from night to night, so look at the pattern.";
+  $("trend-text").textContent = plm === null ? "No analysed nights yet."
+    : plm.n < 3 ? `Only ${plm.n === 1 ? "this night" : "2 nights"} so far. ${caveat}`
+    : `Repeating leg movements per hour of sleep: median ${num(plm.median)} over ${plm.n} nights ` +
+      `(range ${num(plm.lo)} to ${num(plm.hi)}). ${caveat}`;
   responsive($("trend-plm"), (width) => trendChart(rows, days, (r) => r.plm_index, {
     width, label: "Repeating leg movements per hour of sleep, night by night, with the median and the range",
     unit: "/h", current: night.id, limit: 5 }));
