@@ -1,9 +1,9 @@
-"""Health, the browser's cookie session, and a plain front page."""
+"""Health and the browser's cookie session (the pages are `api.dashboard`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from api.auth import COOKIE, Ctx, Who, check_token
 from api.models import Health, Problem, SessionIn, SessionOut
@@ -40,9 +40,3 @@ def log_out(who: Who) -> Response:
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
-
-
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def front() -> str:
-    return ("<!doctype html><title>limbwatch</title><h1>limbwatch</h1>"
-            '<p>The dashboard comes later; see the <a href="/docs">API documentation</a>.</p>')

@@ -62,6 +62,14 @@ def share(ctx: Ctx, subject: WriteSubject, body: ShareIn) -> ShareOut:
     return ShareOut(subject_id=subject.id, token_name=token.name)
 
 
+@router.get("/{subject_id}/shares", response_model=list[ShareOut])
+def shares(ctx: Ctx, subject: WriteSubject) -> list[ShareOut]:
+    """The clinicians' tokens that may read this subject (for those who may change that)."""
+    return [ShareOut(subject_id=subject.id, token_name=t.name) for t in ctx.records.tokens()
+            if t.role == "clinician" and t.revoked is None
+            and subject.id in ctx.records.shared_subjects(t.name)]
+
+
 @router.delete("/{subject_id}/shares/{token_name}", status_code=204,
                responses={404: {"model": Problem}})
 def unshare(ctx: Ctx, subject: WriteSubject, token_name: str) -> Response:
