@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
@@ -59,6 +60,7 @@ from limbwatch.errors import LimbwatchError, Unavailable
 from limbwatch.recording import Side
 from limbwatch.simclock import SimClock
 from limbwatch.store.records import DeviceEvent, RecordStore
+from limbwatch.store.records import SensorStatus as RecordStatus
 from limbwatch.store.samples import Chunk, SampleStore
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ SYNCS_AT_CONNECT = 8  # a burst of clock syncs before streaming: the quickest we
 RETRY_MIN_S, RETRY_MAX_S = 1.0, 15.0
 STORE_RETRY_MAX_S = 30.0  # backoff cap of the store reads at connect
 MAX_UNSYNCED = 2000  # packets held for a clock sync; more wait in the sensor's flash
+STATUS_EVERY_S = 2.0  # real seconds between live-status snapshots to the record store
+MOVING_G = 0.05  # a packet whose samples swing more than this (g, any axis) shows movement: far
+# above the sensor's noise (about 2-3 mg) and breathing (1.5-3 mg), below a leg movement's
 MAX_EVENTS_HELD = 10_000  # device events held while the store is down; the oldest go first
 STOP_GRACE_S = 0.5  # real seconds the links get to stop by themselves before being cancelled
 CANCEL_S = 1.0  # real seconds of repeated cancels (Bumble can swallow one) before giving up
@@ -115,6 +120,7 @@ class SensorStatus:
     connected: bool = False
     battery_pct: int | None = None
     last_packet_time: float | None = None  # UTC of the newest sample received
+    last_movement_time: float | None = None  # UTC of the newest packet with a swing > MOVING_G
     packets: int = 0
     duplicates: int = 0
     bad_packets: int = 0
@@ -552,6 +558,9 @@ class SensorLink:
         last = t0 + dt * (len(packet.counts) - 1)
         if self.status.last_packet_time is None or last > self.status.last_packet_time:
             self.status.last_packet_time = last
+            swing = int(np.ptp(packet.counts, axis=0).max())
+            if swing > MOVING_G * s.counts_per_g:
+                self.status.last_movement_time = last
         if len(self._buffer) >= FLUSH_PACKETS:
             self._flush()
 
@@ -622,6 +631,7 @@ class Ingester:
                  spool: Spool, store: SampleStore, records: RecordStore, state_path: Path,
                  sync_interval_s: float = 300.0) -> None:
         self.spool, self.store, self.records = spool, store, records
+        self.clock = clock
         self.writer = SpoolWriter(spool)
         self._events: list[DeviceEvent] = []
         state = ClockState(state_path)
@@ -651,6 +661,7 @@ class Ingester:
             asyncio.create_task(self.writer.run(links_done)),
             asyncio.create_task(drain(self.spool, self.store, models=self.models, stop=stop)),
             asyncio.create_task(self._write_events(links_done)),
+            asyncio.create_task(self._publish_status(links_done)),
         ]
         links = [asyncio.create_task(link.run(stop)) for link in self.links]
         try:
@@ -691,6 +702,24 @@ class Ingester:
             if done.is_set():
                 return
             await first_of(done, timeout=1.0)
+
+
+    async def _publish_status(self, done: asyncio.Event) -> None:
+        """Each link's status as a live-status snapshot for the API every STATUS_EVERY_S (the
+        gateway and the API may be separate processes); a store that is down skips a round.
+        Off the ankle is not known at the gateway (non-wear needs 30 min of analysis)."""
+        while not done.is_set():
+            now = self.clock.now()
+            snapshots = [RecordStatus(
+                serial=s.serial, subject_id=s.subject, side=s.side, time=now,
+                connected=s.connected, battery_pct=s.battery_pct,
+                last_packet=s.last_packet_time, on_ankle=None,
+                last_movement=s.last_movement_time) for s in self.status()]
+            try:
+                await asyncio.to_thread(self.records.put_status, snapshots)
+            except LimbwatchError as exc:
+                log.warning("live status not published: %s", exc)
+            await first_of(done, timeout=STATUS_EVERY_S)
 
 
 async def _end(tasks: list[asyncio.Task[None]]) -> None:

@@ -78,6 +78,11 @@ def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path) -> Non
         stored = records.night(night["id"])
         assert stored is not None
         direct = analyze_night(night_recordings(samples, stored))
+        statuses = [s for _, s in records.statuses_since(0)]
+    # the gateway published live status for both sensors, in its (simulated) clock
+    assert {s.serial for s in statuses} == {"LW0009L", "LW0009R"}
+    assert any(s.connected and s.last_packet is not None for s in statuses)
+    assert all(START - 60 < s.time < START + 3600 for s in statuses)
     expected = json.loads(direct.to_report().model_dump_json())
     assert served.pop("algorithm_version") == stored.algorithm_version
     assert served == expected
