@@ -157,6 +157,9 @@ def analyze_night(
     clusters = [dataclasses.replace(c, sleep_share=sleep_share(c.start, c.end))
                 for c in clusters]
     settling = episodes.settling_periods(epochs, t0, scoring, lights_out=lights_out)
+    wake_h = epochs.count("W") * sleep.EPOCH_S / 3600
+    plmw = sum(m.periodic and not sl for m, sl in zip(scoring.movements, in_sleep, strict=True))
+    plmw_index = plmw / wake_h if wake_h > 0 else None
 
     groups = scoring.bilateral_group()
     candidate = [False] * len(lm_in)
@@ -187,6 +190,16 @@ def analyze_night(
             for side in ("left", "right")
         },
         tremor=tuple(_tremor_figure(ep, legs) for ep in tremor_eps),
+        settling=tuple(
+            flags.SettlingFigure(first=p.first, minutes=p.minutes, kicking_min=p.kicking_min,
+                                 lms=p.lms, plmw_index=p.plmw_index)
+            for p in settling
+        ),
+        clusters=tuple(
+            flags.ClusterFigure(count=c.count, duration_s=c.duration_s, sides=c.sides,
+                                sleep_share=c.sleep_share)
+            for c in clusters
+        ),
     )
     return NightResult(
         start=t0,
@@ -215,6 +228,7 @@ def analyze_night(
         jerk_clusters=tuple(clusters),
         settling=tuple(settling),
         lights_out=lights_out,
+        plmw_index=plmw_index,
     )
 
 
@@ -252,7 +266,8 @@ def _tremor_figure(ep: tremor.TremorEpisode, legs: Sequence[LegResult]) -> flags
         not _overlaps((ep.start, ep.end), [*leg.nonwear, *leg.gaps]) for leg in others
     )
     return flags.TremorFigure(side=ep.side, duration_s=ep.duration_s,
-                              frequency_hz=ep.frequency_hz, other_leg_worn=other_worn)
+                              frequency_hz=ep.frequency_hz, other_leg_worn=other_worn,
+                              asleep=ep.state == "asleep")
 
 
 def _with_intensity(mag: np.ndarray, grid: LegGrid,

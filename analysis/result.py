@@ -20,16 +20,22 @@ from analysis.tremor import TremorEpisode
 from limbwatch.events import EVENT_KINDS, NightEvent
 from limbwatch.recording import Side
 from limbwatch.report import (
+    Distribution,
     Flag,
     ImiHistogram,
+    Intensity,
     Interval,
+    JerkClusterOut,
     LegMovementOut,
     NightReport,
     Plm,
     RecordingSpan,
     Sensor,
     Series,
+    Settling,
+    SettlingPeriodOut,
     Sleep,
+    TremorByState,
     iso_ms,
 )
 from limbwatch.report import TremorEpisode as TremorEpisodeOut
@@ -111,6 +117,7 @@ class NightResult:
     jerk_clusters: tuple[JerkCluster, ...] = ()  # clusters of brief jerks, both legs, by start
     settling: tuple[SettlingPeriod, ...] = ()  # first settling, then each return to sleep
     lights_out: float | None = None  # Unix s, as given by the caller
+    plmw_index: float | None = None  # periodic LMs in wake per hour of wake; None if no wake
 
     def __repr__(self) -> str:
         lms = sum(len(leg.lms) for leg in self.legs)
@@ -132,6 +139,55 @@ class NightResult:
                 count += 1
             last_end = max(last_end, jerk.end)
         return count
+
+    @property
+    def isolated_jerks(self) -> int:
+        """`brief_jerks` without those inside jerk clusters."""
+        count, last_end = 0, -np.inf
+        spans = [(c.start, c.end) for c in self.jerk_clusters]
+        for jerk in sorted((j for leg in self.legs for j in leg.jerks),
+                           key=lambda j: (j.start, j.end)):
+            if (jerk.start - last_end >= MIN_REST_S and jerk.in_sleep
+                    and not any(a <= jerk.start <= b for a, b in spans)):
+                count += 1
+            last_end = max(last_end, jerk.end)
+        return count
+
+    @property
+    def first_settling(self) -> SettlingPeriod | None:
+        return next((p for p in self.settling if p.first), None)
+
+    def intensity(self) -> Intensity:
+        """Distributions of dynamic acceleration over the night's LMs and tremor (g)."""
+        lms = [m for leg in self.legs for m in leg.lms]
+        return Intensity(
+            lm_peak_g=_distribution([m.peak_g for m in lms]),
+            lm_sleep_peak_g=_distribution([m.peak_g for m in lms if m.in_sleep]),
+            plm_peak_g=_distribution([m.peak_g for m in lms if m.in_sleep and m.periodic]),
+            tremor_amplitude_g=_distribution(
+                [t.amplitude_g for t in self.tremor if t.amplitude_g is not None]),
+        )
+
+    def tremor_by_state(self) -> TremorByState:
+        awake = [t for t in self.tremor if t.state != "asleep"]
+        asleep = [t for t in self.tremor if t.state == "asleep"]
+        return TremorByState(
+            awake_min=round(sum(t.duration_s for t in awake) / 60, 2),
+            asleep_min=round(sum(t.duration_s for t in asleep) / 60, 2),
+            episodes_awake=len(awake), episodes_asleep=len(asleep),
+        )
+
+    def settling_report(self) -> Settling:
+        first = self.first_settling
+        from_lights = (first is not None and self.lights_out is not None
+                       and abs(first.start - self.lights_out) < 1e-6)
+        return Settling(
+            lights_out=None if self.lights_out is None else iso_ms(self.lights_out),
+            latency_from="lights_out" if from_lights else "first_worn_epoch",
+            sleep_onset_latency_min=None if first is None else round(first.minutes, 2),
+            first=None if first is None else _settling_out(first),
+            returns=[_settling_out(p) for p in self.settling if not p.first],
+        )
 
     def to_report(self) -> NightReport:
         """The night report of contract section 3 (schema 1)."""
@@ -158,7 +214,8 @@ class NightResult:
             leg_movements=[
                 LegMovementOut(start=iso_ms(m.start), end=iso_ms(m.end), side=side,
                                in_sleep=m.in_sleep, periodic=m.periodic,
-                               bilateral_group=m.bilateral_group, candidate=m.candidate)
+                               bilateral_group=m.bilateral_group, candidate=m.candidate,
+                               peak_g=_g(m.peak_g), mean_g=_g(m.mean_g))
                 for side, m in lms
             ],
             plm=Plm(
@@ -171,16 +228,32 @@ class NightResult:
                                            counts=self.plm.imi_counts),
                 rules=self.rules,
                 lm_index=_per_h(self.plm.lm_index),
+                plmw_index=None if self.plmw_index is None else _per_h(self.plmw_index),
             ),
             tremor_episodes=[
                 TremorEpisodeOut(start=iso_ms(ep.start), end=iso_ms(ep.end), side=ep.side,
-                                 frequency_hz=_hz(ep))
+                                 frequency_hz=_hz(ep),
+                                 state="asleep" if ep.state == "asleep" else "awake",
+                                 peak_g=_g(ep.peak_g), mean_g=_g(ep.mean_g),
+                                 amplitude_g=_g(ep.amplitude_g))
                 for ep in self.tremor
             ],
             brief_jerks=self.brief_jerks,
             flags=list(self.flags),
             age_months=self.age_months,
             disclaimer=DISCLAIMER,
+            intensity=self.intensity(),
+            settling=self.settling_report(),
+            tremor_by_state=self.tremor_by_state(),
+            jerk_clusters=[
+                JerkClusterOut(start=iso_ms(c.start), end=iso_ms(c.end), count=c.count,
+                               duration_s=round(c.duration_s, 2),
+                               rate_per_min=round(c.rate_per_min, 2),
+                               side=c.sides,  # type: ignore[arg-type]
+                               sleep_share=round(c.sleep_share, 3))
+                for c in self.jerk_clusters
+            ],
+            isolated_jerks=self.isolated_jerks,
         )
 
     def figures(self) -> NightFigures:
@@ -245,8 +318,28 @@ class NightResult:
                 f"\n  {iso_ms(t.start)} to {iso_ms(t.end)} {t.side} {_hz(t):.1f} Hz"
                 for t in self.tremor
             ),
-            "Flags: " + ("none" if not self.flags else ""),
         ]
+        first = self.first_settling
+        if first is not None:
+            returns = [p for p in self.settling if not p.first]
+            lines.append(
+                f"Settling: asleep after {first.minutes:.0f} min ({first.lms} LMs, "
+                f"{first.kicking_min:.0f} min of rhythmic kicking); returns to sleep: "
+                f"{len(returns)}, {sum(p.kicking_min for p in returns):.0f} min of kicking in them")
+        tbs = self.tremor_by_state()
+        if self.tremor:
+            lines.append(f"Tremor: {tbs.awake_min:.1f} min awake, {tbs.asleep_min:.1f} min asleep")
+        if self.jerk_clusters:
+            lines.append(
+                f"Jerk clusters: {len(self.jerk_clusters)} ("
+                + ", ".join(f"{c.count} jerks in {c.duration_s:.0f} s"
+                            for c in self.jerk_clusters[:5])
+                + (", ..." if len(self.jerk_clusters) > 5 else "") + ")")
+        peak = self.intensity().lm_sleep_peak_g
+        if peak.count:
+            lines.append(f"LM strength in sleep (peak g): median {peak.median:.3f}, "
+                         f"90th percentile {peak.p90:.3f}, max {peak.max:.3f}")
+        lines.append("Flags: " + ("none" if not self.flags else ""))
         lines += [f"  [{f.severity}] {f.code}: {f.message}" for f in self.flags]
         return "\n".join(lines)
 
@@ -257,6 +350,29 @@ class NightResult:
 def _per_h(rate: float) -> float:
     """A rate per hour as the report gives it (3 decimals)."""
     return round(rate, 3)
+
+
+def _g(value: float | None) -> float | None:
+    """An acceleration as the report gives it (0.1 mg)."""
+    return None if value is None else round(value, 4)
+
+
+def _distribution(values: list[float]) -> Distribution:
+    """Count, median, 90th percentile and maximum (g, 0.1 mg)."""
+    if not values:
+        return Distribution(count=0, median=None, p90=None, max=None)
+    x = np.asarray(values, dtype=np.float64)
+    return Distribution(count=int(x.size), median=_g(float(np.median(x))),
+                        p90=_g(float(np.percentile(x, 90))), max=_g(float(x.max())))
+
+
+def _settling_out(p: SettlingPeriod) -> SettlingPeriodOut:
+    return SettlingPeriodOut(
+        start=iso_ms(p.start), end=iso_ms(p.end), minutes=round(p.minutes, 2), lms=p.lms,
+        plm_series=p.plm_series, periodic_lms=p.periodic, plmw_index=_per_h(p.plmw_index),
+        kicking_min=round(p.kicking_min, 2),
+        kicking=[Interval(start=iso_ms(a), end=iso_ms(b)) for a, b in p.kicking],
+    )
 
 
 def _hz(ep: TremorEpisode) -> float:

@@ -29,7 +29,7 @@ from analysis import flags, plm, sleep, tremor
 from analysis.grid import MAX_BRIDGE_S
 from analysis.night import analyze_night
 from analysis.result import NightResult
-from firmware_sim.night import SimulatedNight, Truth, simulate_night
+from firmware_sim.night import SimulatedNight, TrueEvent, Truth, simulate_night
 from firmware_sim.scenario import list_scenarios, load_scenario
 from limbwatch.recording import recording_from_arrays
 
@@ -157,11 +157,50 @@ def true_figures(truth: Truth, sides: tuple[str, ...]) -> tuple[float, flags.Fla
         },
         tremor=tuple(
             flags.TremorFigure(ep.side, ep.duration_s, ep.frequency_hz,
-                               other_leg_worn=ep.side != "bilateral" and len(sides) == 2)
+                               other_leg_worn=ep.side != "bilateral" and len(sides) == 2,
+                               asleep=_share_sleep(truth, ep.start, ep.end) >= 0.5)
             for ep in episodes
+        ),
+        settling=true_settling(truth, lms),
+        clusters=tuple(
+            flags.ClusterFigure(count=sum(1 for e in truth.events if e.kind == "jerk"
+                                          and a <= e.start <= b),
+                                duration_s=b - a, sides="bilateral",
+                                sleep_share=_share_sleep(truth, a, b))
+            for a, b in truth.clusters
         ),
     )
     return plms.index, figures
+
+
+def true_settling(truth: Truth, lms: list[TrueEvent]) -> tuple[flags.SettlingFigure, ...]:
+    """The first settling (recording start to true sleep onset) and each true wake run between
+    sleep epochs, with the true kicking in them."""
+    ep = truth.epochs
+    if "S" not in ep:
+        return ()
+    t = lambda k: truth.start + k * sleep.EPOCH_S  # noqa: E731
+    worn = next(k for k, c in enumerate(ep) if c != "N")
+    first = ep.index("S")
+    spans = [(t(worn), truth.sleep_onset if truth.sleep_onset is not None else t(first), True)]
+    k = first
+    while k < len(ep):
+        if ep[k] == "W":
+            e = k
+            while e < len(ep) and ep[e] != "S":
+                e += 1
+            if e < len(ep):
+                spans.append((t(k), t(e), False))
+            k = e
+        else:
+            k += 1
+    out = []
+    for a, b, is_first in spans:
+        kick = sum(max(0.0, min(y, b) - max(x, a)) for x, y in truth.settling) / 60
+        n = sum(1 for e in lms if a <= e.start < b)
+        out.append(flags.SettlingFigure(first=is_first, minutes=(b - a) / 60, kicking_min=kick,
+                                        lms=n, plmw_index=0.0))
+    return tuple(out)
 
 
 def kappa(a: np.ndarray, b: np.ndarray) -> float:

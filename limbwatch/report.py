@@ -82,6 +82,10 @@ class LegMovementOut(_Model):
     periodic: bool
     bilateral_group: int | None
     candidate: bool  # (addition) candidate LM (CLM) under the scoring rules
+    # (addition) peak and mean dynamic acceleration over the LM, g (high-passed vector
+    # magnitude: orientation does not matter); null in reports made before 1.2.0
+    peak_g: float | None = None
+    mean_g: float | None = None
 
 
 class Series(_Model):
@@ -103,6 +107,8 @@ class Plm(_Model):
     imi_histogram: ImiHistogram
     rules: Literal["wasm2016", "aasm"]  # (addition)
     lm_index: float  # (addition) candidate LMs per hour of sleep
+    # (addition) periodic LMs with onset in wake per hour of wake (PLMW index, MATPLM)
+    plmw_index: float | None = None
 
 
 class TremorEpisode(_Model):
@@ -110,6 +116,75 @@ class TremorEpisode(_Model):
     end: IsoTime
     side: Literal["left", "right", "bilateral"]
     frequency_hz: float
+    # (additions) the sleep/wake state most of the episode was in, and its intensity (g):
+    # peak and mean dynamic acceleration and the amplitude (sqrt 2 x RMS, a sinusoid's peak)
+    state: Literal["awake", "asleep"] | None = None
+    peak_g: float | None = None
+    mean_g: float | None = None
+    amplitude_g: float | None = None
+
+
+class TremorByState(_Model):
+    """(addition) Minutes of tremor awake and asleep (a bilateral episode counts once)."""
+
+    awake_min: float
+    asleep_min: float
+    episodes_awake: int
+    episodes_asleep: int
+
+
+class Distribution(_Model):
+    """(addition) How a figure is spread over the night's events; null values when none."""
+
+    count: int
+    median: float | None
+    p90: float | None
+    max: float | None
+
+
+class Intensity(_Model):
+    """(addition) How strongly the legs moved: distributions of dynamic acceleration, g."""
+
+    lm_peak_g: Distribution  # every LM entry (one per leg), whole night
+    lm_sleep_peak_g: Distribution  # LM entries with onset in sleep
+    plm_peak_g: Distribution  # periodic LM entries with onset in sleep
+    tremor_amplitude_g: Distribution  # tremor episodes
+
+
+class SettlingPeriodOut(_Model):
+    """(addition) Wake before a sleep onset: at the start of the night or after an awakening."""
+
+    start: IsoTime
+    end: IsoTime  # sleep (re)onset
+    minutes: float
+    lms: int  # candidate LMs (bilateral LM once) with onset in this wake
+    plm_series: int  # PLM-like series starting in this wake
+    periodic_lms: int
+    plmw_index: float  # periodic LMs per hour of this wake
+    kicking_min: float  # minutes of rhythmic kicking (PLM-like series, close ones joined)
+    kicking: list[Interval]
+
+
+class Settling(_Model):
+    """(addition) Settling to sleep at the start of the night and after each awakening."""
+
+    lights_out: IsoTime | None  # a caregiver's note, when given
+    latency_from: Literal["lights_out", "first_worn_epoch"]
+    sleep_onset_latency_min: float | None  # null if no sleep
+    first: SettlingPeriodOut | None  # null if no sleep
+    returns: list[SettlingPeriodOut]  # each awakening's return to sleep, in time order
+
+
+class JerkClusterOut(_Model):
+    """(addition) A cluster of brief jerks (>= 5 startles, onsets <= 5 s apart)."""
+
+    start: IsoTime
+    end: IsoTime
+    count: int  # startles (both legs' jerks < 0.5 s apart once)
+    duration_s: float
+    rate_per_min: float
+    side: Literal["left", "right", "bilateral"]
+    sleep_share: Fraction  # share of the episode in sleep epochs
 
 
 Severity = Literal["info", "warning", "urgent"]
@@ -137,3 +212,9 @@ class NightReport(_Model):
     # (addition) what looks wrong with imported data that the reader accepted (m/s^2 instead
     # of g, times near 1970, one file for both legs, over 24 h); empty for the gateway's data
     warnings: list[str] = []
+    # (additions, algorithm 1.2.0; absent from older stored reports, so defaults)
+    intensity: Intensity | None = None
+    settling: Settling | None = None
+    tremor_by_state: TremorByState | None = None
+    jerk_clusters: list[JerkClusterOut] = []
+    isolated_jerks: int | None = None  # brief jerks in sleep outside jerk clusters
