@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import signal
 
 from analysis.grid import LegGrid, runs
 
 HIGH_PASS_HZ = 1.5  # first order: removes gravity and slow posture change, rings least
-_BLOCK = 64  # samples per block of the high-pass (`high_pass`)
 ENVELOPE_S = 0.25  # moving-RMS window of the envelope, s
 MIN_REST_S = 0.5  # offset: start of >= 0.5 s at or below the offset threshold (AASM/WASM)
 ONSET_FACTOR = 2.2  # onset threshold = floor x this
@@ -66,38 +66,15 @@ class Movements:
 def high_pass(grid: LegGrid) -> np.ndarray:
     """float32 (n, 3) g: the grid's acceleration without gravity; NaN in long gaps.
 
-    A first-order Butterworth high-pass at `HIGH_PASS_HZ` (bilinear transform, as
-    `scipy.signal.butter(1, f, "highpass")`), each stretch between long gaps filtered on its own
-    and started at rest on its first sample. Computed in numpy (scipy.signal alone takes about
-    1 s and 75 MB to import): y[n] = p y[n-1] + b (x[n] - x[n-1]) is, per block of `_BLOCK`
-    samples, a lower-triangular Toeplitz matrix product plus the previous blocks' last outputs
-    carried in with the powers of the pole p (terms down to 1e-17); float32 products like
-    `sosfilt` on float32 (within 1e-7 g of the float64 recursion).
+    Each stretch between long gaps is filtered on its own, started at rest on its first sample.
     """
-    k = np.tan(np.pi * HIGH_PASS_HZ / grid.fs)
-    b, pole = 1.0 / (1.0 + k), (1.0 - k) / (1.0 + k)
-    powers = pole ** np.arange(_BLOCK + 1, dtype=np.float64)
-    lag = np.arange(_BLOCK)[:, None] - np.arange(_BLOCK)[None, :]
-    toeplitz = np.where(lag >= 0, powers[np.clip(lag, 0, _BLOCK)], 0.0)  # [i, j] = p^(i-j)
-    carry = powers[1:]  # effect of the previous block's last output on this block's samples
-    q = powers[_BLOCK]  # a block end's weight in the next block's end (5e-6 at 50 Hz)
-    terms = 1 + int(np.ceil(np.log(1e-17) / np.log(q))) if 0 < q < 1 else 1  # q^terms < 1e-17
-    toeplitz_t = toeplitz.T.astype(np.float32)
+    sos = signal.butter(1, HIGH_PASS_HZ, "highpass", fs=grid.fs, output="sos").astype(np.float32)
+    zi = signal.sosfilt_zi(sos).astype(np.float32)
     out = np.full(grid.accel.shape, np.nan, dtype=np.float32)
     starts, ends = runs(~grid.gap)
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        n = e - s
-        m = -(-n // _BLOCK)
-        u = np.zeros((3, m * _BLOCK), dtype=np.float32)
-        u[:, 1:n] = np.diff(grid.accel[s:e], axis=0).T  # at rest before the first sample
-        u *= np.float32(b)
-        z = (u.reshape(3 * m, _BLOCK) @ toeplitz_t).reshape(3, m, _BLOCK)  # zero-state
-        end = z[:, :, -1].astype(np.float64)
-        last = end.copy()  # each block's true last output: its own plus those carried in
-        for i in range(1, min(terms, m)):
-            last[:, i:] += q ** i * end[:, :-i]
-        z[:, 1:] += (last[:, :-1, None] * carry[None, None, :]).astype(np.float32)
-        out[s:e] = z.reshape(3, m * _BLOCK)[:, :n].T
+    for s, e in zip(starts, ends, strict=True):
+        x = grid.accel[s:e]
+        out[s:e], _ = signal.sosfilt(sos, x, axis=0, zi=zi[:, :, None] * x[0][None, None, :])
     return out
 
 

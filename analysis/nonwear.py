@@ -18,6 +18,7 @@ table lacks. So a stretch is non-wear when it is
 from __future__ import annotations
 
 import numpy as np
+from scipy import signal
 
 from analysis.grid import runs
 
@@ -79,26 +80,9 @@ def _breathing(accel: np.ndarray, fs: float) -> bool:
     for s, e in zip(*runs(ok), strict=True):
         if e - s < 2 * nper:
             continue
-        f, p = welch(accel[s:e].astype(np.float64), fs, nper)
+        f, p = signal.welch(accel[s:e].astype(np.float64), fs=fs, nperseg=nper, axis=0)
         breath = (f >= BREATH_BAND_HZ[0]) & (f <= BREATH_BAND_HZ[1])
         noise = (f >= NOISE_BAND_HZ[0]) & (f <= min(NOISE_BAND_HZ[1], 0.45 * fs))
         ratio = p[breath].max(axis=0) / np.maximum(np.median(p[noise], axis=0), 1e-30)
         best = max(best, float(ratio.max()))
     return best >= MIN_BREATH_RATIO
-
-
-def welch(x: np.ndarray, fs: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
-    """Welch power spectral density of each column of `x` (n, k), as `scipy.signal.welch(x, fs,
-    nperseg=nperseg, axis=0)` with its defaults: periodic Hann window, half overlap, each
-    segment's mean removed, one-sided density (g^2/Hz), mean over segments. In numpy, so the
-    analysis does not import scipy.signal (about 1 s and 75 MB)."""
-    step = nperseg - nperseg // 2
-    count = (x.shape[0] - nperseg // 2) // step
-    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(nperseg) / nperseg)
-    idx = np.arange(nperseg)[None, :] + step * np.arange(count)[:, None]
-    segs = x[idx]  # (count, nperseg, k)
-    segs = segs - segs.mean(axis=1, keepdims=True)
-    spec = np.fft.rfft(segs * win[None, :, None], axis=1)
-    p = (spec.real**2 + spec.imag**2).mean(axis=0) / (fs * np.sum(win**2))
-    p[1:-1 if nperseg % 2 == 0 else None] *= 2.0
-    return np.fft.rfftfreq(nperseg, 1 / fs), p
