@@ -2,7 +2,7 @@
 simulate, demo, sim, ingest.
 
 Errors end with one line on standard error and an exit status that says what kind of error it
-was (`EXIT_CODES`, from `limbwatch.errors`); never a traceback.
+was (`limbwatch.errors`: each kind carries its exit status); never a traceback.
 """
 
 from __future__ import annotations
@@ -16,28 +16,21 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from limbwatch.errors import BadInput, Damaged, LimbwatchError, Refused, Unavailable
+from limbwatch.errors import BadInput, LimbwatchError, Unavailable
 
 if TYPE_CHECKING:
     from limbwatch.store.records import NightRecord, RecordStore
     from limbwatch.store.samples import SampleStore
     from worker.service import AnalysisService
 
-# One mapping from the error hierarchy to exit statuses (documented in the README).
-EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
-    (BadInput, 2),  # fix the input, option or configuration
-    (Unavailable, 3),  # a store or server cannot be used now: try again later
-    (Damaged, 4),  # stored data failed a check
-    (Refused, 5),  # another process holds it, or not allowed
-    (LimbwatchError, 2),
-    (ValueError, 2),  # file contents, scenario files (their errors are ValueErrors)
-    (OSError, 2),  # files that cannot be read or written
-)
-
-
 def exit_code(exc: Exception) -> int | None:
-    """The exit status for an error a user can act on, None for a bug."""
-    return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), None)
+    """The exit status for an error a user can act on (a `LimbwatchError` carries its own,
+    `limbwatch.errors`; other file and value errors are bad input, 2), None for a bug."""
+    if isinstance(exc, LimbwatchError):
+        return exc.exit_status
+    if isinstance(exc, ValueError | OSError):  # file contents, scenario files, unreadable paths
+        return 2
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,7 @@
 """The one error hierarchy: every failure a user can act on is a `LimbwatchError`.
 
-Each kind says what the caller can do about it; the command line maps them once to exit codes
-(`app.cli.EXIT_CODES`; each kind also carries its code as `exit_status`, which `limbwatch
-ingest` uses) and the API once to HTTP status codes (`api.errors.HTTP_STATUS`):
+Each kind says what the caller can do about it and carries its exit status (`exit_status`, used
+by every command); the API maps them once to HTTP status codes (`api.errors`):
 
 | kind          | meaning                                          | exit | HTTP |
 |---------------|--------------------------------------------------|------|------|
