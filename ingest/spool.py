@@ -34,7 +34,7 @@ from limbwatch.store.samples import Chunk, SampleStore
 from limbwatch.store.sqlite import chunk_from_row, chunk_row
 from limbwatch.store.sqlite_base import GuardedSqlite
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: chunks carry their raw ticks and rate (re-stamping)
 APPLICATION_ID = int.from_bytes(b"LWsp", "big")  # PRAGMA application_id of a spool
 MAX_RETRY_S = 30.0  # cap of drain's exponential backoff
 IDLE_POLL_S = 0.2  # how often drain looks for new chunks when the spool is empty
