@@ -142,8 +142,13 @@ def test_report_from_store_matches_report_from_csv_export(night: tuple) -> None:
 
 
 def assert_same_report(a: NightReport, b: NightReport) -> None:
-    """Equal but for timestamps, which may differ by the clock alignment's error (< 20 ms)."""
-    assert a.sleep.epochs == b.sleep.epochs
+    """Equal but for timestamps, which may differ by the clock alignment's error (< 20 ms): so
+    a recording whose length is within that of a whole number of epochs may end one epoch
+    later, an epoch of no data."""
+    n = min(len(a.sleep.epochs), len(b.sleep.epochs))
+    assert a.sleep.epochs[:n] == b.sleep.epochs[:n]
+    assert set(a.sleep.epochs[n:] + b.sleep.epochs[n:]) <= {"N"} and abs(
+        len(a.sleep.epochs) - len(b.sleep.epochs)) <= 1
     assert (a.plm.count, a.plm.index, a.brief_jerks) == (b.plm.count, b.plm.index, b.brief_jerks)
     assert [f.code for f in a.flags] == [f.code for f in b.flags]
     assert len(a.leg_movements) == len(b.leg_movements)
