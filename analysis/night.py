@@ -125,7 +125,8 @@ def analyze_night(
     for leg in legs:
         mine = [i for i, m in enumerate(lm_in) if m.side == leg.side]
         free = [(lm_in[i].start, lm_in[i].end) for i in mine if not periodic[i]]
-        evidence.append(_seconds_per_epoch([*free, *leg.other_movement], t0, n_ep))
+        evidence.append(_seconds_per_epoch(_within_epochs([*free, *leg.other_movement], t0),
+                                           t0, n_ep))
         moving.append(_seconds_per_epoch([*leg.lms, *leg.other_movement], t0, n_ep))
     data = np.max([_worn_share(leg, t0, n_ep) for leg in legs], axis=0)
     all_moving = np.array(sorted(
@@ -245,6 +246,29 @@ def _seconds_per_epoch(intervals: Sequence[Interval_s], t0: float, n_ep: int) ->
         np.add.at(diff, b, -1)
     covered = np.cumsum(diff[:n]) > 0
     return covered.reshape(n_ep, per_ep).sum(axis=1) * RESOLUTION_S
+
+
+def _within_epochs(intervals: Sequence[Interval_s], t0: float) -> list[Interval_s]:
+    """Each movement of at most one epoch moved, whole, into the epoch of its midpoint.
+
+    For the evidence that starts a wake period: a 12-s movement that straddles an epoch edge
+    counts 12 s in one epoch, not 6 s in each (below `sleep.WAKE_SEED` both times). Otherwise
+    a short awakening bracketed by two long movements, with a PLM-like run of voluntary
+    movements between them (not evidence), depended on where the epoch grid fell: scored
+    sleep, its movements became PLMS (issue 9's upward PLMS-index bias on broken nights,
+    `fragmented_plms` seeds 1-2). One movement still makes at most one seed epoch.
+    """
+    out = []
+    for a, b in intervals:
+        d = b - a
+        if d >= sleep.EPOCH_S:
+            out.append((a, b))
+            continue
+        k = (0.5 * (a + b) - t0) // sleep.EPOCH_S
+        lo = t0 + k * sleep.EPOCH_S
+        start = min(max(a, lo), lo + sleep.EPOCH_S - d)
+        out.append((start, start + d))
+    return out
 
 
 def _worn_share(leg: LegResult, t0: float, n_ep: int) -> np.ndarray:

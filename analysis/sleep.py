@@ -5,8 +5,12 @@ every movement as evidence of wake. At the ankle, in children with periodic limb
 turns PLM series into "wake". Here a wake period can only start from movement outside PLM series
 (brief jerks and tremor never count): per epoch, that moving share of the most active leg is
 smoothed with the Oakley/Actiware weights (1/25, 1/5, 1, 1/5, 1/25), and at least
-`MIN_SEED_EPOCHS` epochs above `WAKE_SEED` start a wake period. It then extends over the
-neighbouring epochs whose 2.5-min share of any leg movement stays above `WAKE_REGION`. So a PLM
+`MIN_SEED_EPOCHS` epochs above `WAKE_SEED` start a wake period (each movement of at most an
+epoch counted whole in the epoch of its midpoint, `analysis.night._within_epochs`, so the
+epoch grid's phase does not decide). It then extends over the neighbouring epochs whose 2.5-min
+share of any leg movement stays above `WAKE_REGION`, trimmed to begin and end with an epoch that
+has movement (the centred window reaches past it: on broken nights every awakening was an epoch
+too long at each end, issue 9). So a PLM
 series alone never makes wake, quiet moments inside a waking period stay wake, one long movement
 in sleep (turning over) does not wake, and a waking child's voluntary movements, which can be
 spaced like a PLM series, are not taken for one. Sleep runs shorter than `MIN_SLEEP_RUN`
@@ -48,8 +52,8 @@ MIN_AWAKENING_EPOCHS = 2  # a wake bout of >= 1 min after sleep onset counts as 
 METHOD = (
     "ankle movement; wake starts where the Oakley-weighted share of movement outside PLM series "
     f"exceeds {WAKE_SEED:.2f} in {MIN_SEED_EPOCHS}+ epochs and extends while the 2.5-min share "
-    f"of any leg movement exceeds {WAKE_REGION:.2f}; sleep runs under {MIN_SLEEP_RUN / 2:g} min "
-    "between wake rescored wake"
+    f"of any leg movement exceeds {WAKE_REGION:.2f}, from and to an epoch with movement; sleep "
+    f"runs under {MIN_SLEEP_RUN / 2:g} min between wake rescored wake"
 )
 
 
@@ -75,8 +79,13 @@ def score(evidence_s: np.ndarray, moving_s: np.ndarray, data_share: np.ndarray, 
     window = np.ones(REGION_EPOCHS) / REGION_EPOCHS
     local = np.convolve(share(moving_s), window, mode="same")
     wake = np.zeros(scored.size, dtype=bool)
+    still = share(moving_s) <= 0.0
     for s, e in zip(*runs(local > region_threshold), strict=True):
         if np.count_nonzero(seed[s:e]) >= min_seeds:
+            while s < e and still[s]:  # the 2.5-min window reaches past the movement: a wake
+                s += 1  # period starts and ends with an epoch that has movement in it
+            while e > s and still[e - 1]:
+                e -= 1
             wake[s:e] = True
     if movements is not None and scored.any():
         _settle(wake, scored, movements)
