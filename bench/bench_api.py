@@ -9,10 +9,8 @@ Reports and events: one simulated hour analysed for real, stored for each of the
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from serving import served
 
 from analysis import ALGORITHM_VERSION
 from analysis.night import analyze_night
@@ -99,34 +98,20 @@ def main() -> int:
     token, night = build(folder / "limbwatch.db")
     print(f"store: 3 children x 10 nights x {HOURS:g} h x 2 legs at {FS:g} Hz, built in "
           f"{time.perf_counter() - started:.0f} s")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--store", str(folder / "limbwatch.db"),
-         "--port", str(port), "--no-worker"], env={**os.environ, "PYTHONPATH": os.getcwd()})
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        start = "2026-11-23T21:00:00Z"
-        end = "2026-11-23T22:00:00Z"  # one hour: 90,000 samples per leg into 2000 buckets
-        for name, url in (
-            ("report", f"{base}/api/v1/nights/{night}/report"),
-            ("events", f"{base}/api/v1/nights/{night}/events"),
-            ("signal 2000 pts", f"{base}/api/v1/nights/{night}/signal?side=left&points=2000"
-                                f"&start={start}&end={end}"),
-        ):
-            r = wrk(url, token, args.seconds)
-            print(f"{name:16} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.1f} ms  "
-                  f"p99 {r['p99_ms']:7.1f} ms  non-2xx {r['non_2xx']:.0f}")
+        with served(folder / "limbwatch.db") as base:
+            start = "2026-11-23T21:00:00Z"
+            end = "2026-11-23T22:00:00Z"  # one hour: 90,000 samples per leg into 2000 buckets
+            for name, url in (
+                ("report", f"{base}/api/v1/nights/{night}/report"),
+                ("events", f"{base}/api/v1/nights/{night}/events"),
+                ("signal 2000 pts", f"{base}/api/v1/nights/{night}/signal?side=left&points=2000"
+                                    f"&start={start}&end={end}"),
+            ):
+                r = wrk(url, token, args.seconds)
+                print(f"{name:16} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+                      f"p99 {r['p99_ms']:7.1f} ms  non-2xx {r['non_2xx']:.0f}")
     finally:
-        server.terminate()
-        server.wait(10)
         shutil.rmtree(folder)
     return 0
 

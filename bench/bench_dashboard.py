@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from dashboard_world import build_dashboard_world
+from serving import served
 
 CHROMIUM = os.environ.get("LIMBWATCH_CHROMIUM", "/usr/bin/chromium-headless-shell")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -86,42 +85,28 @@ def main() -> int:
     world = build_dashboard_world(folder / "limbwatch.db", hours=10.0)
     print(f"store: 10-h demo-like night + 13 earlier nights, built in "
           f"{time.perf_counter() - started:.0f} s")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--store", str(world.path), "--port",
-         str(port), "--no-worker"], env={**os.environ, "PYTHONPATH": os.getcwd()})
-    base = f"http://127.0.0.1:{port}"
     token = world.tokens["caregiver"]
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            loads = [morning(browser, base, token) for _ in range(args.runs)]
-            browser.close()
-        for label, pick in (("cold", 0), ("warm", 1)):
-            rows = [load[pick] for load in loads]
-            fcp = statistics.median(r["fcp"] for r in rows)
-            done = statistics.median(r["rendered"] for r in rows)
-            last = rows[-1]
-            print(f"morning view {label}: first contentful paint {fcp:.0f} ms, rendered "
-                  f"{done:.0f} ms (median of {len(rows)}); {last['requests']} requests, "
-                  f"{last['transfer'] / 1024:.1f} kB transferred ({last['api'] / 1024:.1f} kB "
-                  f"of API JSON), {last['decoded'] / 1024:.1f} kB decoded")
-        for points in (1000, 5000):
-            times = sorted(signal_ms(base, token, world.night, points, args.signal_runs))
-            print(f"signal, 10-h window, {points} points: median "
-                  f"{statistics.median(times):.1f} ms, p95 "
-                  f"{times[int(0.95 * (len(times) - 1))]:.1f} ms ({len(times)} requests)")
+        with served(world.path) as base:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                loads = [morning(browser, base, token) for _ in range(args.runs)]
+                browser.close()
+            for label, pick in (("cold", 0), ("warm", 1)):
+                rows = [load[pick] for load in loads]
+                fcp = statistics.median(r["fcp"] for r in rows)
+                done = statistics.median(r["rendered"] for r in rows)
+                last = rows[-1]
+                print(f"morning view {label}: first contentful paint {fcp:.0f} ms, rendered "
+                      f"{done:.0f} ms (median of {len(rows)}); {last['requests']} requests, "
+                      f"{last['transfer'] / 1024:.1f} kB transferred ({last['api'] / 1024:.1f} kB "
+                      f"of API JSON), {last['decoded'] / 1024:.1f} kB decoded")
+            for points in (1000, 5000):
+                times = sorted(signal_ms(base, token, world.night, points, args.signal_runs))
+                print(f"signal, 10-h window, {points} points: median "
+                      f"{statistics.median(times):.1f} ms, p95 "
+                      f"{times[int(0.95 * (len(times) - 1))]:.1f} ms ({len(times)} requests)")
     finally:
-        server.terminate()
-        server.wait(10)
         shutil.rmtree(folder)
     return 0
 
