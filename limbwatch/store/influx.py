@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Self
 
@@ -46,8 +46,8 @@ from limbwatch.store.influx_http import (
     transport,
 )
 from limbwatch.store.influx_lines import (
-    chunk_crc,
     chunk_lines,
+    contents_crc,
     model_line,
     night_line,
     parse_rows,
@@ -64,7 +64,9 @@ log = logging.getLogger(__name__)
 
 BATCH_LINES = 10_000  # lines per write request (../shared/notes/storage.md: 5-10k)
 MAX_CHUNK_S = 3600.0  # a chunk may span this much at most: reads look this far back for it
-READ_SLICE_S = 3600.0  # samples are fetched in slices this long, two at a time
+READ_SLICE_S = 1800.0  # samples are fetched in slices this long, READS_IN_FLIGHT at a time
+READS_IN_FLIGHT = 2
+WRITES_IN_FLIGHT = 2
 _MATCH_US = 1  # a sample point is a chunk's when its time is within this of the expected one
 _SIDES: tuple[Side, Side] = ("left", "right")
 
@@ -131,34 +133,41 @@ class InfluxSampleStore:
         """Store chunks (see the module docstring: idempotent, not atomic). ValueError for a
         malformed chunk (nothing stored); StoreRejected naming the chunks the server refused
         (the others are stored)."""
-        lines = []
         for chunk in chunks:
             check_chunk(chunk)
             if (len(chunk.counts) - 1) * chunk.dt > MAX_CHUNK_S:
                 raise ValueError(f"chunk {chunk.device}/{chunk.session}/{chunk.seq}: spans over "
                                  f"{MAX_CHUNK_S:.0f} s (split it)")
-            lines.append(chunk_lines(chunk))
-        if not lines:
+        if not chunks:
             return
         self._check()
         refused: list[str] = []
-        for group in _groups(list(zip(chunks, lines, strict=True))):
-            self._write_group(group, refused)
+        # up to WRITES_IN_FLIGHT requests at once: the server parses one while this process
+        # formats the next (the GIL is released while a request waits)
+        with ThreadPoolExecutor(max_workers=WRITES_IN_FLIGHT) as pool:
+            pending: list[Future[None]] = []
+            for group in _groups(chunks):
+                if len(pending) >= WRITES_IN_FLIGHT:
+                    pending.pop(0).result()
+                pending.append(pool.submit(self._write_group, _body(group), group, refused))
+            for future in pending:
+                future.result()
         if refused:
             raise StoreRejected(f"{self._where}: refused {len(refused)} chunks (the others are "
                                 f"stored): {'; '.join(refused[:5])}")
 
-    def _write_group(self, group: list[tuple[Chunk, tuple[str, str]]], refused: list[str]) -> None:
-        body = "".join(s for _, (_, s) in group) + "".join(i for _, (i, _) in group)
+    def _write_group(self, body: bytes, group: Sequence[Chunk], refused: list[str]) -> None:
+        """Write one request; if the server refuses it as bad data, halves until the refused
+        chunks are found (each logged and named in `refused`)."""
         try:
-            self._io.write(self.settings.bucket, body.encode())
+            self._io.write(self.settings.bucket, body)
         except StoreRejected as exc:
             if len(group) > 1:
                 half = len(group) // 2
-                self._write_group(group[:half], refused)
-                self._write_group(group[half:], refused)
+                for part in (group[:half], group[half:]):
+                    self._write_group(_body(part), part, refused)
                 return
-            chunk = group[0][0]
+            chunk = group[0]
             log.error("chunk %s/%s/%s refused: %s", chunk.device, chunk.session, chunk.seq, exc)
             refused.append(f"{chunk.device}/{chunk.session}/{chunk.seq}: {exc}")
 
@@ -216,7 +225,7 @@ class InfluxSampleStore:
                  f"time >= {lo}u AND time < {hi}u")
             return parse_samples(self._query(self.settings.bucket, q))
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=READS_IN_FLIGHT) as pool:
             parts = list(pool.map(fetch, jobs))
         out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         for ((device, _, _), _, _), part in zip(jobs, parts, strict=True):
@@ -232,17 +241,20 @@ class InfluxSampleStore:
         rows: list[ChunkRow] = []
         damaged: list[str] = []
         seen: set[tuple[str, int, int]] = set()
-        for r in index:
-            key = (r.device, r.session, r.seq)
-            if key in seen:
-                continue  # a conflicting copy: conflicts()
-            counts = _counts(points.get(r.device), r)
-            if counts is None or chunk_crc(_chunk(r, counts)) != r.crc:
-                damaged.append("/".join(map(str, key)))
-                continue
-            seen.add(key)
-            rows.append((r.device, r.session, r.seq, r.subject, r.side, r.t0_us / 1e6, r.dt, r.n,
-                         r.cpg, r.ticks, r.rate, counts.astype("<i2").tobytes()))
+        for device, chunks in _by_device(index).items():
+            blobs, found = _blobs(points.get(device), chunks)
+            for r, blob, ok in zip(chunks, blobs, found, strict=True):
+                key = (r.device, r.session, r.seq)
+                if key in seen:
+                    continue  # a conflicting copy: conflicts()
+                if not ok or contents_crc(r.device, r.subject, r.side, r.session, r.seq, r.cpg,
+                                          r.ticks, r.rate, blob) != r.crc:
+                    damaged.append("/".join(map(str, key)))
+                    continue
+                seen.add(key)
+                rows.append((r.device, r.session, r.seq, r.subject, r.side, r.t0_us / 1e6, r.dt,
+                             r.n, r.cpg, r.ticks, r.rate, blob))
+        rows.sort(key=lambda row: (row[5], row[0], row[1], row[2]))
         if damaged:
             log.warning("%s: skipped %d damaged chunks (samples missing or failing their CRC: "
                         "collect them again or restore the database): %s", what, len(damaged),
@@ -359,19 +371,23 @@ def init_store(settings: InfluxSettings, *, retention_days: float | None = None,
             conn.close()
 
 
-def _groups(items: list[tuple[Chunk, tuple[str, str]]]
-            ) -> Iterator[list[tuple[Chunk, tuple[str, str]]]]:
+def _groups(chunks: Sequence[Chunk]) -> Iterator[Sequence[Chunk]]:
     """Consecutive chunks in groups of about `BATCH_LINES` lines."""
-    group: list[tuple[Chunk, tuple[str, str]]] = []
-    lines = 0
-    for item in items:
-        group.append(item)
-        lines += len(item[0].counts) + 1
+    start, lines = 0, 0
+    for i, chunk in enumerate(chunks):
+        lines += len(chunk.counts) + 1
         if lines >= BATCH_LINES:
-            yield group
-            group, lines = [], 0
-    if group:
-        yield group
+            yield chunks[start:i + 1]
+            start, lines = i + 1, 0
+    if start < len(chunks):
+        yield chunks[start:]
+
+
+def _body(group: Sequence[Chunk]) -> bytes:
+    """A request: the chunks' samples, then their chunk points (so that a chunk is found by
+    reads only once its samples are stored)."""
+    lines = [chunk_lines(chunk) for chunk in group]
+    return ("".join(s for _, s in lines) + "".join(i for i, _ in lines)).encode()
 
 
 def _time_range(start: float, end: float) -> str:
@@ -392,17 +408,40 @@ def _tag(tags: str, key: str) -> str:
     raise ValueError(f"no tag {key!r} in {tags!r}")
 
 
-def _counts(points: tuple[np.ndarray, np.ndarray] | None, r: _IndexRow) -> np.ndarray | None:
-    """The chunk's counts (int16 (n, 3)) from its sensor's sample points, None if any is
-    missing."""
-    if points is None:
-        return None
+def _by_device(index: list[_IndexRow]) -> dict[str, list[_IndexRow]]:
+    out: dict[str, list[_IndexRow]] = {}
+    for r in index:
+        out.setdefault(r.device, []).append(r)
+    return out
+
+
+def _blobs(points: tuple[np.ndarray, np.ndarray] | None, chunks: list[_IndexRow]
+           ) -> tuple[list[bytes], list[bool]]:
+    """Each chunk's counts as little-endian int16 bytes from its sensor's sample points (in
+    time order), and whether all of its samples were found."""
+    n = np.array([r.n for r in chunks], dtype=np.int64)
+    if points is None or len(points[0]) == 0:
+        return [b""] * len(chunks), [False] * len(chunks)
     times, counts = points
-    expected = sample_us(r.t0_us, r.dt, r.n)
-    i = np.searchsorted(times, expected - _MATCH_US)
-    if len(i) == 0 or i[-1] >= len(times) or (np.abs(times[i] - expected) > _MATCH_US).any():
-        return None
-    return counts[i].astype(np.int16)
+    first = np.cumsum(n) - n
+    k = np.arange(int(n.sum())) - np.repeat(first, n)
+    t0 = np.repeat(np.array([r.t0_us for r in chunks], dtype=np.int64), n)
+    dt_us = np.repeat(np.array([r.dt for r in chunks]) * 1e6, n)
+    expected = t0 + np.rint(k * dt_us).astype(np.int64)  # as `sample_us`, for all at once
+    i = np.minimum(np.searchsorted(times, expected - _MATCH_US), len(times) - 1)
+    hit = np.abs(times[i] - expected) <= _MATCH_US
+    found = np.minimum.reduceat(hit, first).tolist() if len(first) else []
+    data = counts[i].astype("<i2").tobytes()
+    ends = (np.cumsum(n) * 6).tolist()
+    starts = (first * 6).tolist()
+    return [data[a:b] for a, b in zip(starts, ends, strict=True)], [bool(f) for f in found]
+
+
+def _counts(points: tuple[np.ndarray, np.ndarray] | None, r: _IndexRow) -> np.ndarray | None:
+    """One chunk's counts (int16 (n, 3)), None if any sample is missing."""
+    blobs, found = _blobs(points, [r])
+    return np.frombuffer(blobs[0], dtype="<i2").reshape(-1, 3).astype(np.int16) \
+        if found[0] else None
 
 
 def _chunk(r: _IndexRow, counts: np.ndarray) -> Chunk:

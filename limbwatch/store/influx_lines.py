@@ -68,10 +68,17 @@ def sample_us(t0_us: int, dt: float, n: int) -> np.ndarray:
 def chunk_crc(chunk: Chunk) -> int:
     """CRC-32 of what a chunk is (its key, leg, scale, ticks, rate and counts); its times are
     estimates and not part of it."""
-    head = (f"{len(chunk.device)}:{chunk.device}|{len(chunk.subject)}:{chunk.subject}|"
-            f"{chunk.side}|{chunk.session}|{chunk.seq}|{len(chunk.counts)}|{chunk.counts_per_g}|"
-            f"{chunk.ticks}|{chunk.rate_hz}").encode()
-    return zlib.crc32(np.ascontiguousarray(chunk.counts, dtype="<i2").tobytes(), zlib.crc32(head))
+    return contents_crc(chunk.device, chunk.subject, chunk.side, chunk.session, chunk.seq,
+                        chunk.counts_per_g, chunk.ticks, chunk.rate_hz,
+                        np.ascontiguousarray(chunk.counts, dtype="<i2").tobytes())
+
+
+def contents_crc(device: str, subject: str, side: str, session: int, seq: int, cpg: int,
+                 ticks: int | None, rate: int | None, blob: bytes) -> int:
+    """`chunk_crc` from a chunk's fields and its counts as little-endian int16 bytes."""
+    head = (f"{len(device)}:{device}|{len(subject)}:{subject}|{side}|{session}|{seq}|"
+            f"{len(blob) // 6}|{cpg}|{ticks}|{rate}").encode()
+    return zlib.crc32(blob, zlib.crc32(head))
 
 
 def series_key(measurement: str, subject: str, side: str, device: str) -> str:
