@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from bench_store import BATCH, SIDES, T0, batches, mb_on_disk, synthetic_night
@@ -130,14 +131,14 @@ def main() -> None:
                 for kind, url in urls.items():
                     before = folder_mb(tmp / "influxd")
                     with open_samples(url) as store:
-                        add(kind, "write_s", timed(lambda s=store: write(s, chunks)))
+                        add(kind, "write_s", timed(partial(write, store, chunks)))
                         size = mb_on_disk(db) if kind == "sqlite" else \
                             folder_mb(tmp / "influxd") - before
                         add(kind, "mb", size)
                         left, right = read_legs(store, end)
                         add(kind, "read_leg_s", left)
                         add(kind, "read_leg_s", right)
-                        add(kind, "analyse_s", timed(lambda s=store: analyse(s, end, args.fs)))
+                        add(kind, "analyse_s", timed(partial(analyse, store, end, args.fs)))
     med = {kind: {k: statistics.median(v) for k, v in f.items()} for kind, f in figures.items()}
     print(f"night: {args.hours:g} h, 2 legs at {args.fs:g} Hz = {points:,} points in "
           f"{len(chunks):,} chunks; medians of {args.repeat} runs")
