@@ -54,7 +54,6 @@ from limbwatch.store.influx_lines import (
     parse_samples,
     quote_ident,
     quote_literal,
-    sample_us,
     to_us,
 )
 from limbwatch.store.samples import Chunk, Extent, Samples
@@ -195,9 +194,14 @@ class InfluxSampleStore:
         sensor, session, seq) order."""
         q = f"SELECT * FROM chunks WHERE {where}{_time_range(start, end)} GROUP BY sensor"
         found = []
+        devices: dict[str, str] = {}  # the tags cell of a series -> its sensor
         for row in parse_rows(self._query(self.settings.bucket, q)):
+            tags = row["tags"]
+            device = devices.get(tags)
+            if device is None:
+                device = devices[tags] = _tag(tags, "sensor")
             found.append(_IndexRow(
-                device=_tag(row["tags"], "sensor"), subject=row["subject"],
+                device=device, subject=row["subject"],
                 side=as_side(row["side"]), t0_us=int(row["time"]), session=int(row["session"]),
                 seq=int(row["seq"]), n=int(row["n"]), dt=float(row["dt"]), cpg=int(row["cpg"]),
                 ticks=int(row["ticks"]) if row.get("ticks") else None,
@@ -205,15 +209,15 @@ class InfluxSampleStore:
         found.sort(key=lambda r: (r.t0_us, r.device, r.session, r.seq))
         return found
 
-    def _samples(self, index: list[_IndexRow]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(time us, counts) of every sample point of the sensors in `index` over the span of
-        their chunks, fetched in slices, two at a time."""
+    def _samples(self, index: list[_IndexRow]
+                 ) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+        """(time us, counts) of the sample points of each (sensor, subject, side) in `index`,
+        over the span of its chunks, fetched in slices, READS_IN_FLIGHT at a time."""
         spans: dict[tuple[str, str, str], tuple[int, int]] = {}
         for r in index:
-            key = (r.device, r.subject, r.side)
+            key: tuple[str, str, str] = (r.device, r.subject, r.side)
             first, last = spans.get(key, (r.t0_us, r.t0_us))
-            end = int(sample_us(r.t0_us, r.dt, r.n)[-1])
-            spans[key] = (min(first, r.t0_us), max(last, end))
+            spans[key] = (min(first, r.t0_us), max(last, _last_us(r)))
         jobs = [(key, lo, min(lo + int(READ_SLICE_S * 1e6), hi + 1))
                 for key, (first, hi) in spans.items()
                 for lo in range(first, hi + 1, int(READ_SLICE_S * 1e6))]
@@ -227,11 +231,11 @@ class InfluxSampleStore:
 
         with ThreadPoolExecutor(max_workers=READS_IN_FLIGHT) as pool:
             parts = list(pool.map(fetch, jobs))
-        out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        for ((device, _, _), _, _), part in zip(jobs, parts, strict=True):
-            out.setdefault(device, []).append(part)
-        return {device: (np.concatenate([t for t, _ in p]), np.concatenate([c for _, c in p]))
-                for device, p in out.items()}
+        out: dict[tuple[str, str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
+        for (key, _, _), part in zip(jobs, parts, strict=True):
+            out.setdefault(key, []).append(part)
+        return {key: (np.concatenate([t for t, _ in p]), np.concatenate([c for _, c in p]))
+                for key, p in out.items()}
 
     def _rows(self, index: list[_IndexRow], what: str) -> tuple[list[ChunkRow], int]:
         """Chunk rows (`limbwatch.store.sqlite.ChunkRow`) of the intact chunks of `index` (the
@@ -241,8 +245,8 @@ class InfluxSampleStore:
         rows: list[ChunkRow] = []
         damaged: list[str] = []
         seen: set[tuple[str, int, int]] = set()
-        for device, chunks in _by_device(index).items():
-            blobs, found = _blobs(points.get(device), chunks)
+        for series, chunks in _by_series(index).items():
+            blobs, found = _blobs(points.get(series), chunks)
             for r, blob, ok in zip(chunks, blobs, found, strict=True):
                 key = (r.device, r.session, r.seq)
                 if key in seen:
@@ -279,6 +283,8 @@ class InfluxSampleStore:
         and joined as by `SqliteSampleStore.read_samples`."""
         index = self._index(f"subject = {quote_literal(subject)} AND side = {quote_literal(side)}",
                             start - RESTAMP_MARGIN_S - MAX_CHUNK_S, end + RESTAMP_MARGIN_S)
+        reach = to_us(start - RESTAMP_MARGIN_S)  # chunks that end before cannot be re-stamped in
+        index = [r for r in index if _last_us(r) >= reach]
         rows, damaged = self._rows(index, f"{subject} {side}")
         models = self._models({r.device for r in index})
         return samples_from_rows(rows, models, start, end, damaged)
@@ -308,7 +314,7 @@ class InfluxSampleStore:
                 later.append(r)
         found = []
         for r in later:
-            counts = _counts(self._samples([r]).get(r.device), r)
+            counts = _counts(self._samples([r]).get((r.device, r.subject, r.side)), r)
             if counts is not None:
                 found.append(_chunk(r, counts))
         return found
@@ -408,11 +414,17 @@ def _tag(tags: str, key: str) -> str:
     raise ValueError(f"no tag {key!r} in {tags!r}")
 
 
-def _by_device(index: list[_IndexRow]) -> dict[str, list[_IndexRow]]:
-    out: dict[str, list[_IndexRow]] = {}
+def _by_series(index: list[_IndexRow]) -> dict[tuple[str, str, str], list[_IndexRow]]:
+    """Chunks by their series' tags (sensor, subject, side), in order."""
+    out: dict[tuple[str, str, str], list[_IndexRow]] = {}
     for r in index:
-        out.setdefault(r.device, []).append(r)
+        out.setdefault((r.device, r.subject, r.side), []).append(r)
     return out
+
+
+def _last_us(r: _IndexRow) -> int:
+    """The time of a chunk's last sample point, as `sample_us` gives it."""
+    return r.t0_us + round((r.n - 1) * (r.dt * 1e6))
 
 
 def _blobs(points: tuple[np.ndarray, np.ndarray] | None, chunks: list[_IndexRow]
