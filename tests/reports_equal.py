@@ -7,23 +7,24 @@ from datetime import datetime
 TIME_TOLERANCE_S = 0.05
 
 
-def assert_same_report(got: object, want: object, where: str = "report") -> None:
-    """Equal but for event times within TIME_TOLERANCE_S (and figures derived from them): the
+def assert_same_report(got: object, want: object, where: str = "report", *,
+                       tolerance_s: float = TIME_TOLERANCE_S) -> None:
+    """Equal but for event times within `tolerance_s` (and figures derived from them): the
     gateway goes on syncing the sensors' clocks after the night, so the clock model a later
     analysis re-stamps with moves times by a few ms (every count, series and flag is equal)."""
     if isinstance(want, dict):
         assert isinstance(got, dict) and got.keys() == want.keys(), where
         for key in want:
-            assert_same_report(got[key], want[key], f"{where}.{key}")
+            assert_same_report(got[key], want[key], f"{where}.{key}", tolerance_s=tolerance_s)
     elif isinstance(want, list):
         assert isinstance(got, list) and len(got) == len(want), where
         for i, (a, b) in enumerate(zip(got, want, strict=True)):
-            assert_same_report(a, b, f"{where}[{i}]")
+            assert_same_report(a, b, f"{where}[{i}]", tolerance_s=tolerance_s)
     elif isinstance(want, str) and isinstance(got, str) and want[:2] == "20" and "T" in want:
         shift = abs(datetime.fromisoformat(got).timestamp() - datetime.fromisoformat(want)
                     .timestamp())
-        assert shift <= TIME_TOLERANCE_S, (where, got, want)
+        assert shift <= tolerance_s, (where, got, want)
     elif isinstance(want, float) and isinstance(got, float | int):
-        assert abs(got - want) <= TIME_TOLERANCE_S + 1e-3 * abs(want), (where, got, want)
+        assert abs(got - want) <= tolerance_s + 1e-3 * abs(want), (where, got, want)
     else:
         assert got == want, (where, got, want)
