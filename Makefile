@@ -10,9 +10,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian programs the tests use: pdftoppm/pdftotext (exports), headless Chromium (dashboard).
+# Debian programs the tests use: pdftoppm/pdftotext (exports), headless Chromium (dashboard),
+# docker-compose (`docker-compose config` on the compose file; no Docker engine is needed).
 # Installed with apt-get when missing (as root, or with sudo).
-DEBIAN_TEST_PACKAGES := poppler-utils chromium-headless-shell
+DEBIAN_TEST_PACKAGES := poppler-utils chromium-headless-shell docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test test-deps lint bench bench-accuracy bench-speed bench-ingest bench-api
