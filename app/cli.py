@@ -1,5 +1,5 @@
 """The `limbwatch` command: analyze (contract section 2), nights, worker, serve, token, subject,
-simulate, demo, sim, ingest.
+backup, restore, simulate, demo, sim, ingest.
 
 Errors end with one line on standard error and an exit status that says what kind of error it
 was (`limbwatch.errors`: each kind carries its exit status); never a traceback.
@@ -127,6 +127,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--role", choices=["caregiver", "clinician", "admin"])
     t.add_argument("--subject", metavar="ID", help="a caregiver's child")
     t.set_defaults(run=_token)
+
+    b = sub.add_parser("backup", help="copy the store's SQLite file while it is in use, checked")
+    b.add_argument("--store", metavar="URL", required=True,
+                   help="sqlite:PATH or a path (samples and records), or an InfluxDB URL "
+                   "(its records file; back InfluxDB up with `influx backup`)")
+    b.add_argument("-o", "--output", type=Path, required=True, help="the backup file")
+    b.add_argument("--force", action="store_true", help="overwrite a non-empty output file")
+    b.set_defaults(run=_backup)
+
+    r = sub.add_parser("restore", help="put a checked backup in place as the store's file")
+    r.add_argument("--store", metavar="URL", required=True, help="the store to restore into")
+    r.add_argument("backup", type=Path, help="a file written by `limbwatch backup`")
+    r.add_argument("--force", action="store_true",
+                   help="overwrite an existing store (never one that a process has open)")
+    r.set_defaults(run=_restore)
 
     s = sub.add_parser("simulate", help="simulate a night with ground truth into CSV files")
     s.add_argument("scenario", help="scenario name (see --list) or path to a .toml file")
@@ -401,6 +416,29 @@ def _token(args: argparse.Namespace) -> int:
         secret, token = make_token(args.name, args.role, args.subject, time.time())
         records.put_token(token)
     print(secret)
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from limbwatch.store.backup import backup, store_file
+
+    summary = backup(args.store, args.output, force=args.force)
+    print(f"backup {args.output}: {summary}")
+    if not store_file(args.store)[1]:
+        print("limbwatch: the samples are in InfluxDB: back them up with `influx backup` "
+              "(README)", file=sys.stderr)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from limbwatch.store.backup import restore, store_file
+
+    summary = restore(args.store, args.backup, force=args.force)
+    path, with_samples = store_file(args.store)
+    print(f"restored {path} from {args.backup}: {summary}")
+    if not with_samples:
+        print("limbwatch: the samples are in InfluxDB: restore them with `influx restore` "
+              "(README)", file=sys.stderr)
     return 0
 
 
