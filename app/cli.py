@@ -99,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--quiet-min", type=float,
                    help="minutes without new data after which a night is over (default 30)")
     w.add_argument("--once", action="store_true", help="one round, then exit")
+    w.add_argument("--metrics-port", type=int, metavar="P",
+                   help="serve the analysis metrics (Prometheus text) at http://HOST:P/metrics")
+    w.add_argument("--metrics-host", default="127.0.0.1", metavar="H",
+                   help="address of the metrics server (default 127.0.0.1)")
     w.set_defaults(run=_worker)
 
     im = sub.add_parser("import", help="a recording from CSV files into a store, analysed")
@@ -322,6 +326,14 @@ def _worker(args: argparse.Namespace) -> int:
         if args.once:
             service.poll()
             return 0
+        if args.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            try:
+                start_http_server(args.metrics_port, addr=args.metrics_host)
+            except OSError as exc:
+                raise Unavailable(f"cannot serve metrics on {args.metrics_host}:"
+                                  f"{args.metrics_port}: {exc.strerror}") from None
 
         async def run() -> None:
             stop = asyncio.Event()
