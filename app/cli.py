@@ -368,9 +368,11 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
                   worker: bool, banner: Callable[[str], list[str]],
                   quiet_min: float | None = None) -> None:
     """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
-    SIGTERM; once it listens, print `banner(url)` line by line. Port 0 takes a free one."""
+    SIGTERM (then exit 0); once it listens, print `banner(url)` line by line. Port 0 takes a
+    free one."""
     import asyncio
     import logging
+    import signal
 
     import uvicorn
 
@@ -379,10 +381,26 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     app = create_app(samples, records, now=time.time)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           access_log=False))
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """Signals are run()'s: uvicorn's own handling would raise SIGTERM again once
+            shut down, and the process would end killed by it instead of with status 0."""
+            yield
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                   access_log=False))
+
+    def on_signal(signum: int) -> None:
+        if server.should_exit and signum == signal.SIGINT:
+            server.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        server.should_exit = True
 
     async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
         stop = asyncio.Event()
         service = _analysis_service(samples, records, quiet_min)
         tasks = [asyncio.create_task(server.serve())]
