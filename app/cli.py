@@ -373,6 +373,7 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
     import asyncio
     import logging
     import signal
+    import threading
 
     import uvicorn
 
@@ -399,8 +400,9 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal, signum)
+        if threading.current_thread() is threading.main_thread():  # signals reach only it
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, on_signal, signum)
         stop = asyncio.Event()
         service = _analysis_service(samples, records, quiet_min)
         tasks = [asyncio.create_task(server.serve())]
