@@ -11,12 +11,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Debian programs the tests use: pdftoppm/pdftotext (exports), headless Chromium (dashboard),
+# InfluxDB 1.6.7 and VictoriaMetrics (the InfluxDB sample store; the tests start them),
 # docker-compose (`docker-compose config` on the compose file; no Docker engine is needed).
 # Installed with apt-get when missing (as root, or with sudo).
-DEBIAN_TEST_PACKAGES := poppler-utils chromium-headless-shell docker-compose
+DEBIAN_TEST_PACKAGES := poppler-utils chromium-headless-shell influxdb victoria-metrics docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test test-deps lint bench bench-accuracy bench-speed bench-ingest bench-api
+.PHONY: install demo test test-deps lint bench bench-accuracy bench-speed bench-ingest bench-api bench-influx
 
 install: $(VENV)/.installed
 
@@ -38,7 +39,7 @@ test-deps:
 test: lint test-deps
 	$(VENV)/bin/pytest
 
-bench: bench-accuracy bench-speed bench-ingest bench-api
+bench: bench-accuracy bench-speed bench-ingest bench-api bench-influx
 
 bench-accuracy: $(VENV)/.installed
 	$(PY) bench/bench_accuracy.py
@@ -50,6 +51,10 @@ bench-speed: $(VENV)/.installed
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_store.py
+
+bench-influx: $(VENV)/.installed
+	@command -v influxd >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq influxdb)
+	$(PY) bench/bench_influx.py
 
 bench-api: $(VENV)/.installed
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)

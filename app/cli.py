@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--left", type=Path, help="left ankle CSV (time,x,y,z)")
     a.add_argument("--right", type=Path, help="right ankle CSV (time,x,y,z)")
     a.add_argument("--store", metavar="URL",
-                   help="read the night from this store instead (sqlite:PATH or a path); "
+                   help="read the night from this store instead (sqlite:PATH, a path, or "
+                   "influxdb://HOST:PORT/BUCKET?api=v1|v2&org=ORG&records=PATH); "
                    "the report is stored there too")
     a.add_argument("--subject", metavar="ID", help="with --store: whose night")
     which = a.add_mutually_exclusive_group()
@@ -115,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="the HTTP API (and the analysis service beside it)")
     sv.add_argument("--store", metavar="URL", default="limbwatch.db",
-                    help="sqlite:PATH or a path (default limbwatch.db)")
+                    help="sqlite:PATH, a path or influxdb://... (default limbwatch.db)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--no-worker", action="store_true",
@@ -147,6 +148,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="overwrite an existing store (never one that a process has open)")
     r.set_defaults(run=_restore)
 
+    st = sub.add_parser("store", help="set up a store (init), or copy samples between stores "
+                        "(migrate)")
+    st_sub = st.add_subparsers(required=True, metavar="ACTION")
+    si = st_sub.add_parser("init", help="create the store: an SQLite file, or the InfluxDB "
+                           "databases/buckets")
+    si.add_argument("--store", metavar="URL", required=True)
+    si.add_argument("--retention-days", type=float,
+                    help="InfluxDB: keep raw samples this long (default forever)")
+    si.set_defaults(run=_store_init)
+    sm = st_sub.add_parser("migrate", help="copy samples between stores, resumable, verified")
+    sm.add_argument("--from", dest="source", metavar="URL", required=True)
+    sm.add_argument("--to", dest="target", metavar="URL", required=True)
+    sm.add_argument("--subject", metavar="ID", help="only this subject's samples")
+    sm.set_defaults(run=_store_migrate)
+
     s = sub.add_parser("simulate", help="simulate a night with ground truth into CSV files")
     s.add_argument("scenario", help="scenario name (see --list) or path to a .toml file")
     s.add_argument("--seed", type=int, default=1)
@@ -160,6 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--speed", type=float, default=600.0,
                    help="how much faster than real time the night runs (default 600)")
     d.add_argument("-o", "--out-dir", type=Path, default=Path("out/demo"))
+    d.add_argument("--store", metavar="URL",
+                   help="where the night goes (default: sqlite:OUT_DIR/limbwatch.db); an "
+                   "influxdb://... URL needs a bucket without demo data")
     d.add_argument("--no-serve", action="store_true", help="stop after the report")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000, help="0 takes a free port (default 8000)")
@@ -474,6 +493,51 @@ def _restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_init(args: argparse.Namespace) -> int:
+    from limbwatch.store.influx import init_store
+    from limbwatch.store.influx_http import InfluxSettings
+    from limbwatch.store.open import is_influx
+
+    if is_influx(args.store):
+        for line in init_store(InfluxSettings.from_url(args.store),
+                               retention_days=args.retention_days):
+            print(line)
+    elif args.retention_days is not None:
+        raise BadInput("--retention-days is for InfluxDB stores")
+    with _stores(args.store, create=True):
+        print(f"store {args.store}: ready")
+    return 0
+
+
+def _store_migrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from limbwatch.store.migrate import migrate
+    from limbwatch.store.open import open_samples
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(device: str, done: int, total: int) -> None:
+        bar = bars.get(device)
+        if bar is None:
+            bar = bars[device] = tqdm(total=total, desc=device, unit="chunk", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    with open_samples(args.source, create=False) as source, open_samples(args.target) as target:
+        try:
+            copied = migrate(source, target, subject=args.subject, progress=progress)
+        finally:
+            for bar in bars.values():
+                bar.close()
+    for c in copied:
+        print(f"{c.device}: {c.chunks} chunks ({c.written} copied now), checksum "
+              f"{c.checksum:08x} verified in the target")
+    if not copied:
+        print("nothing to copy: the source has no samples"
+              + (f" of {args.subject!r}" if args.subject else ""))
+    return 0
+
+
 def _emit(text: str, output: Path | None) -> None:
     """The report to `output`, or to standard output when None."""
     if output is None:
@@ -500,8 +564,7 @@ def _demo(args: argparse.Namespace) -> int:
     from limbwatch.store.nights import refresh_nights
     from worker.service import AnalysisService
 
-    store_path, _ = run_demo(args.out_dir, args.rig or default_rig(), args.speed)
-    url = f"sqlite:{store_path}"
+    url, _ = run_demo(args.out_dir, args.rig or default_rig(), args.speed, args.store)
     with _stores(url) as (samples, records):
         service = AnalysisService(samples, records, now=time.time)
         subject = records.subject(SUBJECT)
@@ -517,7 +580,7 @@ def _demo(args: argparse.Namespace) -> int:
         report_path.write_text(stored[1] + "\n")
         picture = draw_night(result, args.out_dir / "night.png")
         print("Collected over BLE into the store; checked against what the sensors measured:")
-        for line in check_against_truth(store_path, args.out_dir):
+        for line in check_against_truth(url, args.out_dir):
             print(f"  {line}")
         print(result.summary())
         print(f"Night {night.id} ({night.date}): {night.status}, "

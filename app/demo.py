@@ -27,12 +27,12 @@ from firmware_sim.rig import load_rig
 from firmware_sim.scenario import load_scenario
 from ingest.gateway import open_gateway
 from limbwatch.config import SensorEntry, gateway_toml, load_config
+from limbwatch.errors import BadInput
 from limbwatch.recording import read_recording_csv
 from limbwatch.simclock import SimClock
+from limbwatch.store.open import is_influx, open_records, open_samples
 from limbwatch.store.records import SensorAssignment, Subject
 from limbwatch.store.samples import Chunk
-from limbwatch.store.sqlite import SqliteSampleStore
-from limbwatch.store.sqlite_records import SqliteRecordStore
 
 NIGHT_START = 1795203000.0  # 2026-11-20T19:30:00Z, a fixed evening so runs are comparable
 SUBJECT = "demo-child"
@@ -53,15 +53,24 @@ def default_rig() -> Path:
     return Path(__file__).resolve().parents[1] / "firmware_sim" / "rigs" / "demo.toml"
 
 
-def run_demo(out_dir: Path, rig: Path, speed: float) -> tuple[Path, float]:
-    """Run steps 1 and 2; return the store's path and the subject's age in months."""
+def run_demo(out_dir: Path, rig: Path, speed: float, store_url: str | None = None
+             ) -> tuple[str, float]:
+    """Run steps 1 and 2 into `store_url` (default: a new SQLite file in `out_dir`); return
+    the store URL and the subject's age in months. An InfluxDB store must hold no demo data
+    yet (the night would be stored twice at other live times): give it a new bucket."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for pattern in OUTPUTS:
         for path in out_dir.glob(pattern):
             path.unlink()
     sensors = load_rig(rig, night_start=NIGHT_START)
     age = load_scenario(sensors[0].scenario).age_months
-    with SqliteRecordStore(out_dir / "limbwatch.db") as records:
+    url = store_url or f"sqlite:{(out_dir / 'limbwatch.db').resolve()}"
+    if is_influx(url):
+        with open_samples(url) as samples:
+            if samples.extent(SUBJECT) is not None:
+                raise BadInput(f"{url}: already holds a demo night; give the demo a new bucket "
+                               "(`limbwatch store init --store URL`)")
+    with open_records(url) as records:
         records.put_subject(Subject(
             SUBJECT, "Demo child", _birth_date(age), TIME_ZONE,
             tuple(SensorAssignment(s.serial, s.side) for s in sensors)))
@@ -79,7 +88,7 @@ def run_demo(out_dir: Path, rig: Path, speed: float) -> tuple[Path, float]:
         endpoint = line.removeprefix("HCI tcp://")
         config_path = out_dir / "gateway.toml"
         config_path.write_text(gateway_toml(
-            store="limbwatch.db", spool="spool.db", transport=f"tcp-client:{endpoint}",
+            store=url, spool="spool.db", transport=f"tcp-client:{endpoint}",
             clock=SimClock(start=NIGHT_START, speed=speed, anchor=anchor),
             sensors=[SensorEntry(SUBJECT, s.side, s.name, s.serial) for s in sensors],
         ))
@@ -96,7 +105,7 @@ def run_demo(out_dir: Path, rig: Path, speed: float) -> tuple[Path, float]:
         except subprocess.TimeoutExpired:
             sim.kill()
             sim.wait()
-    return out_dir / "limbwatch.db", age
+    return url, age
 
 
 def _birth_date(age_months: float) -> date:
@@ -193,12 +202,12 @@ def compare_with_truth(chunks: list[Chunk], truth_time: np.ndarray,
     return TruthCheck(taken, stored, matched, tuple(missing), unplaced, worst)
 
 
-def check_against_truth(store_path: Path, out_dir: Path) -> list[str]:
+def check_against_truth(store_url: str, out_dir: Path) -> list[str]:
     """One line per sensor: the samples it took against those stored, matched by (sensor,
     sample index), and the worst timestamp error (`TruthCheck`)."""
     lines = []
     sensors = load_config(out_dir / "gateway.toml").sensors
-    with SqliteSampleStore(store_path, create=False) as store:
+    with open_samples(store_url, create=False) as store:
         for sensor in sensors:
             truth_path = out_dir / f"{sensor.side}.csv"
             if not truth_path.exists():

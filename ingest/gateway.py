@@ -22,9 +22,8 @@ from ingest.lockfile import exclusive
 from ingest.spool import Spool
 from limbwatch.config import GatewayConfig, load_config
 from limbwatch.errors import BadInput, LimbwatchError, Unavailable
+from limbwatch.store.open import open_records, open_samples, records_path
 from limbwatch.store.records import RecordStore, SensorAssignment, Subject
-from limbwatch.store.sqlite import SqliteSampleStore
-from limbwatch.store.sqlite_records import SqliteRecordStore
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +37,13 @@ CLOSE_ADAPTER_S = 1.0  # real seconds to disconnect the sensors and close the ad
 async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
     """An Ingester wired to the configured backend, spool and store, holding the spool's lock
     (Refused if another gateway has it); closes them all after."""
-    config.store_path.parent.mkdir(parents=True, exist_ok=True)
+    records_path(config.store_url).parent.mkdir(parents=True, exist_ok=True)
     config.spool_path.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as held:
         held.enter_context(exclusive(config.spool_path))
         store = held.enter_context(
-            SqliteSampleStore(config.store_path, synchronous="FULL", timeout_s=STORE_BUSY_S))
-        records = held.enter_context(SqliteRecordStore(config.store_path, timeout_s=STORE_BUSY_S))
+            open_samples(config.store_url, synchronous="FULL", timeout_s=STORE_BUSY_S))
+        records = held.enter_context(open_records(config.store_url, timeout_s=STORE_BUSY_S))
         register_sensors(records, config)
         spool = held.enter_context(Spool(config.spool_path))
         backend = Backend()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ingest.aio import first_of
 from limbwatch.clockmodel import ClockModel
-from limbwatch.errors import Damaged, Unavailable
+from limbwatch.errors import BadInput, Damaged, Refused, Unavailable
 from limbwatch.store.samples import Chunk, SampleStore
 from limbwatch.store.sqlite import chunk_from_row, chunk_row
 from limbwatch.store.sqlite_base import GuardedSqlite
@@ -162,8 +162,11 @@ async def drain(
 
     Each round peeks at most `batch` chunks, writes the pending clock `models` and then the
     chunks, then acks the chunks, each step in a worker thread (the spool commits with an
-    fsync). While the store or the spool fails (`Unavailable`: locked, full, gone; or `Damaged`)
-    the same batch is retried after `retry_s`, doubling up to `MAX_RETRY_S` (30 s). Hence:
+    fsync). While the store or the spool fails (`Unavailable`: locked, full, gone, a server
+    down; `Damaged`; `Refused`: a wrong token) the same batch is retried after `retry_s`,
+    doubling up to `MAX_RETRY_S` (30 s). Chunks the store refuses as bad data (`BadInput`, e.g.
+    an InfluxDB server's HTTP 400: the store has written the others) are logged and dropped,
+    never retried forever. Hence:
     - nothing is lost: a chunk leaves the spool only after the store committed it;
     - nothing is reordered: no batch is written before the previous one was stored;
     - nothing is duplicated: if the process dies between write and ack, the batch is written
@@ -183,10 +186,15 @@ async def drain(
             if not items and not pending:
                 await first_of(stop, timeout=IDLE_POLL_S)
                 continue
-            await asyncio.to_thread(_store_batch, store, pending, [chunk for _, chunk in items])
+            try:
+                await asyncio.to_thread(_store_batch, store, pending,
+                                        [chunk for _, chunk in items])
+            except BadInput as exc:  # the store refused some as bad data: the rest is stored
+                log.error("%s; those chunks are dropped from the spool (sending them again "
+                          "cannot help)", exc)
             if items:
                 await asyncio.to_thread(spool.ack, items[-1][0])
-        except (Unavailable, Damaged) as exc:
+        except (Unavailable, Damaged, Refused) as exc:
             if models is not None:
                 models.give_back(pending)
             log.warning("%s; the chunks wait in the spool, retrying in %.1f s", exc, delay)

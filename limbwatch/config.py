@@ -1,7 +1,9 @@
 """Configuration of a limbwatch gateway, from a TOML file.
 
     [store]
-    path = "limbwatch.db"              # SQLite file (the embedded default store)
+    path = "limbwatch.db"              # SQLite file (the embedded default store), or
+    # url = "influxdb://HOST:8086/limbwatch?api=v2&org=ORG&records=/var/lib/limbwatch/records.db"
+    #                                  # samples on InfluxDB (token: $LIMBWATCH_INFLUX_TOKEN)
 
     [spool]
     path = "spool.db"                  # durable hand-off between BLE and the store
@@ -53,7 +55,7 @@ class SensorEntry:
 
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
-    store_path: Path
+    store_url: str  # a store URL (`limbwatch.store.open`): sqlite:PATH or influxdb://...
     spool_path: Path
     transport: str | None  # None: bleak's platform backend
     sync_interval_s: float
@@ -70,7 +72,8 @@ def gateway_toml(*, store: str, spool: str, sensors: Sequence[SensorEntry],
                  transport: str | None = None, sync_interval_s: float = 300.0,
                  clock: SimClock | None = None) -> str:
     """A gateway file that `load_config` reads back (paths relative to where it is written)."""
-    lines = [f"[store]\npath = {json.dumps(store)}", f"[spool]\npath = {json.dumps(spool)}"]
+    key = "url" if store.startswith("sqlite:") or "://" in store else "path"  # URL or file
+    lines = [f"[store]\n{key} = {json.dumps(store)}", f"[spool]\npath = {json.dumps(spool)}"]
     ble = f"[ble]\nsync_interval_s = {sync_interval_s!r}"
     lines.append(ble if transport is None else f"{ble}\ntransport = {json.dumps(transport)}")
     if clock is not None:
@@ -110,7 +113,7 @@ def load_config(path: Path) -> GatewayConfig:
     ble = get.table(data, "ble", required=False)
     clock = get.table(data, "clock", required=False)
     return GatewayConfig(
-        store_path=base / get.text(get.table(data, "store"), "path", "store"),
+        store_url=_store_url(get, get.table(data, "store"), base),
         spool_path=base / get.text(get.table(data, "spool"), "path", "spool"),
         transport=get.text(ble, "transport", "ble") if "transport" in ble else None,
         sync_interval_s=get.number(ble, "sync_interval_s", "ble", 300.0),
@@ -120,6 +123,16 @@ def load_config(path: Path) -> GatewayConfig:
         ) if clock else SimClock(),
         sensors=tuple(sensors),
     )
+
+
+def _store_url(get: _Getter, store: dict[str, Any], base: Path) -> str:
+    """[store]: `path` (SQLite, relative to the file) or `url` (any store URL), not both."""
+    if ("path" in store) == ("url" in store):
+        raise ConfigError(f"{get.path}: [store] needs path = \"FILE\" (SQLite) or url = "
+                          "\"influxdb://...\", one of them")
+    if "url" in store:
+        return get.text(store, "url", "store")
+    return f"sqlite:{base / get.text(store, 'path', 'store')}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ def test_a_good_file_loads_with_paths_relative_to_it(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
     path.write_text(GOOD)
     config = load_config(path)
-    assert config.store_path == tmp_path / "data/limbwatch.db"
+    assert config.store_url == f"sqlite:{tmp_path / 'data/limbwatch.db'}"
     assert config.state_path == tmp_path / "data/spool-clock.json"
     assert config.transport == "tcp-client:127.0.0.1:5555" and config.sync_interval_s == 120
     assert config.clock.speed == 300 and config.clock.start == 1795203000.0

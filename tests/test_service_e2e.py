@@ -13,12 +13,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from conftest import Influxd
+from reports_equal import assert_same_report
 from test_ingest_restart import RIG, SPEED, START, gateway
 
 from analysis.night import analyze_night
+from limbwatch.store.migrate import migrate
 from limbwatch.store.nights import night_recordings
-from limbwatch.store.sqlite import SqliteSampleStore
-from limbwatch.store.sqlite_records import SqliteRecordStore
+from limbwatch.store.open import is_influx, open_records, open_samples
 
 QUIET_MIN = 0.1  # 6 real s without new data ends the night (the worker polls every 10 s)
 
@@ -28,9 +31,19 @@ def cli(*args: str, **kwargs: object) -> subprocess.Popen[str]:
                             **kwargs)  # type: ignore[call-overload]
 
 
-def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "influx"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store the services share: the embedded SQLite file, or a real influxd 1.6.7 (with
+    the records in SQLite) by the one setting."""
+    if request.param == "sqlite":
+        return f"sqlite:{tmp_path / 'store.db'}"
+    server: Influxd = request.getfixturevalue("influxd")
+    return server.store_url(tmp_path / "records.db")
+
+
+def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path, store_url: str) -> None:
     (tmp_path / "rig.toml").write_text(RIG)
-    db = tmp_path / "store.db"
+    db = store_url
     anchor = time.time() + 3.0
     sim = cli("sim", "--rig", str(tmp_path / "rig.toml"), "--speed", str(SPEED), "--start",
               str(START), "--anchor", str(anchor), stdout=subprocess.PIPE)
@@ -39,7 +52,8 @@ def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path) -> Non
         assert sim.stdout is not None
         endpoint = sim.stdout.readline().strip().removeprefix("HCI tcp://")
         config = tmp_path / "gateway.toml"
-        config.write_text(gateway(endpoint, anchor))
+        config.write_text(gateway(endpoint, anchor).replace('path = "store.db"',
+                                                            f"url = {json.dumps(db)}"))
         log = (tmp_path / "services.log").open("w")
         procs.append(cli("ingest", "--config", str(config), stdout=log, stderr=log))
         token = subprocess.run(
@@ -74,7 +88,7 @@ def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path) -> Non
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    with SqliteSampleStore(db, create=False) as samples, SqliteRecordStore(db) as records:
+    with open_samples(db, create=False) as samples, open_records(db) as records:
         stored = records.night(night["id"])
         assert stored is not None
         direct = analyze_night(night_recordings(samples, stored))
@@ -85,5 +99,11 @@ def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path) -> Non
     assert all(START - 60 < s.time < START + 3600 for s in statuses)
     expected = json.loads(direct.to_report().model_dump_json())
     assert served.pop("algorithm_version") == stored.algorithm_version
-    assert served == expected
+    assert_same_report(served, expected)
     assert [s["side"] for s in served["sensors"]] == ["left", "right"]
+    if is_influx(db):  # the same night copied into SQLite gives the same report
+        copy = f"sqlite:{tmp_path / 'copy.db'}"
+        with open_samples(db) as source, open_samples(copy) as target:
+            migrate(source, target)
+            again = analyze_night(night_recordings(target, stored))
+        assert json.loads(again.to_report().model_dump_json()) == expected

@@ -26,6 +26,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
+from datetime import time as datetime_time
+from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter, Histogram
 
@@ -35,8 +38,8 @@ from analysis.result import NightResult
 from analysis.stored import analyse_stored_night
 from limbwatch.errors import LimbwatchError, Unavailable
 from limbwatch.store.nights import refresh_nights
-from limbwatch.store.records import NightRecord, RecordStore
-from limbwatch.store.samples import SampleStore
+from limbwatch.store.records import NightRecord, RecordStore, Subject
+from limbwatch.store.samples import FiguresSink, SampleStore
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +133,23 @@ class AnalysisService:
                                 asdict(result.figures()), [f.code for f in report.flags],
                                 self.now(), result.events())
         log.info("night %d (%s %s) analysed", night.id, night.subject_id, night.date)
+        if isinstance(self.samples, FiguresSink):
+            self._put_figures(self.samples, night, subject, asdict(result.figures()))
         return result
+
+    @staticmethod
+    def _put_figures(sink: FiguresSink, night: NightRecord, subject: Subject | None,
+                     figures: dict[str, float | int | str | None]) -> None:
+        """The night's trend row beside the samples (for Grafana), at the night's local noon;
+        a failure is logged, not fatal: the report is stored, and re-analysis writes it again."""
+        tz = ZoneInfo(subject.time_zone if subject is not None else "UTC")
+        noon = datetime.combine(night.date, datetime_time(12), tz).timestamp()
+        try:
+            sink.put_night_figures(night.subject_id, noon, {
+                **figures, "night_id": night.id, "algorithm_version": ALGORITHM_VERSION})
+        except LimbwatchError as exc:
+            log.warning("night %d: its figures were not written beside the samples: %s",
+                        night.id, exc)
 
 
 async def run_service(service: AnalysisService, stop: asyncio.Event,

@@ -1,7 +1,10 @@
-"""A store URL to the stores: `sqlite:PATH` (or a plain PATH) for the embedded store.
+"""A store URL to the stores: `sqlite:PATH` (or a plain PATH) for the embedded store, or
+`influxdb[s]://HOST:PORT/BUCKET?api=v1|v2&org=ORG&records=PATH` for samples on InfluxDB
+(`limbwatch.store.influx_http.InfluxSettings`; the token from $LIMBWATCH_INFLUX_TOKEN or
+token_file=PATH).
 
-Samples and records of the embedded store share one SQLite file. InfluxDB URLs
-(`influxdb://...`) come with the InfluxDB sample store; records then stay in SQLite.
+Samples and records of the embedded store share one SQLite file; with InfluxDB the records stay
+in SQLite, in the `records` file.
 """
 
 from __future__ import annotations
@@ -9,9 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from limbwatch.errors import BadInput
+from limbwatch.store.influx import InfluxSampleStore
+from limbwatch.store.influx_http import InfluxSettings
+from limbwatch.store.samples import SampleStore
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_base import Synchronous
 from limbwatch.store.sqlite_records import SqliteRecordStore
+
+_INFLUX = ("influxdb://", "influxdbs://")
+
+
+def is_influx(url: str) -> bool:
+    return url.startswith(_INFLUX)
 
 
 def sqlite_path(url: str) -> Path:
@@ -20,7 +32,8 @@ def sqlite_path(url: str) -> Path:
         path = url.removeprefix("sqlite:").removeprefix("//")
     elif "://" in url:
         scheme = url.split("://", 1)[0]
-        raise BadInput(f"store URL {url!r}: unknown scheme {scheme!r} (use sqlite:PATH or a path)")
+        raise BadInput(f"store URL {url!r}: unknown scheme {scheme!r} (use sqlite:PATH, a path "
+                       "or influxdb://HOST:PORT/BUCKET?...)")
     else:
         path = url
     if not path:
@@ -28,10 +41,20 @@ def sqlite_path(url: str) -> Path:
     return Path(path)
 
 
-def open_samples(url: str, *, create: bool = True,
-                 synchronous: Synchronous = "NORMAL") -> SqliteSampleStore:
-    return SqliteSampleStore(sqlite_path(url), create=create, synchronous=synchronous)
+def records_path(url: str) -> Path:
+    """The SQLite file that holds the records of a store URL."""
+    return InfluxSettings.from_url(url).records if is_influx(url) else sqlite_path(url)
 
 
-def open_records(url: str, *, create: bool = True) -> SqliteRecordStore:
-    return SqliteRecordStore(sqlite_path(url), create=create)
+def open_samples(url: str, *, create: bool = True, synchronous: Synchronous = "NORMAL",
+                 timeout_s: float = 5.0) -> SampleStore:
+    """The sample store of a URL. For SQLite, `create` makes a missing file and `timeout_s`
+    is how long to wait for another process's lock; InfluxDB is not contacted until used."""
+    if is_influx(url):
+        return InfluxSampleStore(InfluxSettings.from_url(url))
+    return SqliteSampleStore(sqlite_path(url), create=create, synchronous=synchronous,
+                             timeout_s=timeout_s)
+
+
+def open_records(url: str, *, create: bool = True, timeout_s: float = 5.0) -> SqliteRecordStore:
+    return SqliteRecordStore(records_path(url), create=create, timeout_s=timeout_s)

@@ -3,7 +3,8 @@
 Raw samples are kept as int16 counts in chunks (one BLE packet, or more), never a row per sample
 (`../shared/notes/storage.md`). A chunk is named for good by (device, session, seq): writing the
 same chunk twice stores it once, so replaying a hand-off after a crash cannot duplicate data.
-Implementations: `limbwatch.store.sqlite.SqliteSampleStore` (embedded default). Everything else
+Implementations: `limbwatch.store.sqlite.SqliteSampleStore` (embedded default) and
+`limbwatch.store.influx.InfluxSampleStore` (InfluxDB, for deployments). Everything else
 (subjects, nights, reports, events, tokens) is in the record store (`limbwatch.store.records`).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -84,7 +85,30 @@ class SampleStore(Protocol):
     def stored_seqs(self, device: str, session: int) -> list[int]:
         """Every packet seq stored for a device session, ascending (to resume after a restart)."""
 
+    def devices(self, subject: str | None = None) -> list[str]:
+        """The sensors with chunks stored (of `subject`, or of everyone), sorted."""
+
+    def clock_model(self, device: str, session: int) -> ClockModel | None:
+        """The clock model stored for a device session, None if none (or it is damaged)."""
+
+    def read_chunks(self, device: str) -> list[Chunk]:
+        """Every chunk of a sensor in (session, seq) order, timed like `read_samples` (checks,
+        migration)."""
+
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
+@runtime_checkable
+class FiguresSink(Protocol):
+    """A sample store that also keeps each night's trend figures beside the samples (InfluxDB,
+    for Grafana); the analysis service gives them once a report is stored."""
+
+    def put_night_figures(self, subject: str, noon: float,
+                          figures: Mapping[str, float | int | str | None]) -> None: ...
 
 
 def counts_to_g(counts: np.ndarray, counts_per_g: int) -> np.ndarray:

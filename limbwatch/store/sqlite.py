@@ -43,11 +43,11 @@ from typing import Any
 import numpy as np
 
 from limbwatch.clockmodel import ClockModel
-from limbwatch.recording import SNAP_TOLERANCE, Side, as_side
+from limbwatch.recording import Side, as_side
 from limbwatch.store import schema
+from limbwatch.store.assemble import restamped, samples_from_rows
 from limbwatch.store.samples import Chunk, Extent, Samples, StoreUnavailable
 from limbwatch.store.sqlite_base import GuardedSqlite, Synchronous
-from limbwatch.wire import RATES_HZ
 
 log = logging.getLogger(__name__)
 
@@ -144,37 +144,6 @@ def counts_from_blob(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<i2").reshape(-1, 3).astype(np.int16)
 
 
-def nominal_rate(dt: np.ndarray) -> float:
-    """Nominal rate, Hz, of chunk sample periods `dt` (s): round(1 / median), snapped to a rate
-    the sensor offers (25, 50, 100 Hz) when within 2 %."""
-    raw = 1.0 / float(np.median(dt))
-    nearest = min(RATES_HZ, key=lambda rate: abs(raw - rate))
-    if abs(raw - nearest) <= SNAP_TOLERANCE * nearest:
-        return float(nearest)
-    return float(round(raw))
-
-
-def _join_consecutive(t0: np.ndarray, dt: np.ndarray, n: np.ndarray, devices: tuple[str, ...],
-                      sessions: tuple[int, ...], seqs: tuple[int, ...]) -> np.ndarray:
-    """Start times (chunks ordered by t0) where a packet that follows its predecessor in one
-    sensor session but starts before it ended is moved to just after it."""
-    seq = np.array(seqs, dtype=np.int64)
-    same = (np.array(devices[1:]) == np.array(devices[:-1])) & (
-        np.array(sessions[1:]) == np.array(sessions[:-1])) & (seq[1:] == seq[:-1] + 1)
-    t0 = t0.copy()
-    last = t0 + (n - 1) * dt
-    todo = sorted((np.flatnonzero(same & (t0[1:] <= last[:-1])) + 1).tolist())
-    while todo:
-        i = todo.pop(0)
-        shift = last[i - 1] + dt[i] - t0[i]
-        if shift > 0:
-            t0[i] += shift
-            last[i] += shift
-            if i + 1 < t0.size and same[i] and t0[i + 1] <= last[i] and i + 1 not in todo:
-                todo.insert(0, i + 1)
-    return t0
-
-
 def _stored_models(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
                    ) -> dict[tuple[str, int], ClockModel]:
     """The clock models stored for the sessions of chunk rows; one that does not parse is logged
@@ -205,23 +174,6 @@ def _intact(rows: list[tuple[Any, ...]], what: str) -> tuple[list[tuple[Any, ...
                     "from a backup or collect them again): %s", what, damaged,
                     ", ".join(keys[:20]) + (" ..." if damaged > 20 else ""))
     return good, damaged
-
-
-def _restamped(rows: list[tuple[Any, ...]], models: Mapping[tuple[str, int], ClockModel]
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """(t0, dt) of stored chunk rows: from their ticks with their session's clock model, else
-    as stamped live."""
-    t0 = np.array([r[5] for r in rows], dtype=np.float64)
-    dt = np.array([r[6] for r in rows], dtype=np.float64)
-    for (device, session), model in models.items():
-        sel = [i for i, r in enumerate(rows)
-               if r[0] == device and r[1] == session and r[9] is not None and r[10] is not None]
-        if sel:
-            ticks = np.array([rows[i][9] for i in sel], dtype=np.int64)
-            seqs = np.array([rows[i][2] for i in sel], dtype=np.int64)
-            rates = np.array([rows[i][10] for i in sel], dtype=np.float64)
-            t0[sel], dt[sel] = model.restamp(ticks, seqs, rates)
-    return t0, dt
 
 
 class SqliteSampleStore(GuardedSqlite):
@@ -314,31 +266,7 @@ class SqliteSampleStore(GuardedSqlite):
                               (subject, side, start, end, RESTAMP_MARGIN_S)).fetchall()
             models = _stored_models(db, rows)
         good, damaged = _intact(rows, f"{subject} {side}")
-        if not good:
-            return Samples(np.empty(0), np.empty((0, 3), dtype=np.float32), 0.0, damaged)
-        t0, dt = _restamped(good, models)
-        order = np.argsort(t0, kind="stable")  # the stored order unless a model changed it
-        good = [good[i] for i in order]
-        t0, dt = t0[order], dt[order]
-        devices, sessions, seqs, _, _, _, _, ns, cpgs, _, _, blobs, _ = zip(*good, strict=True)
-        n = np.array(ns, dtype=np.int64)
-        t0 = _join_consecutive(t0, dt, n, devices, sessions, seqs)
-        first = np.cumsum(n) - n
-        k = np.arange(int(n.sum())) - np.repeat(first, n)
-        time = np.repeat(t0, n) + k * np.repeat(dt, n)
-        counts = np.frombuffer(b"".join(blobs), dtype="<i2").reshape(-1, 3)
-        scale = np.repeat(np.array(cpgs, dtype=np.float32), n)[:, None]
-        accel = (counts.astype(np.float32) / scale).astype(np.float32)
-        steps = np.diff(time)
-        if len(steps) and not (steps > 0).all():
-            order = np.argsort(time, kind="stable")
-            time, accel = time[order], accel[order]
-            keep = np.concatenate(([True], np.diff(time) > 0))
-            time, accel = time[keep], accel[keep]
-        i0, i1 = np.searchsorted(time, (start, end), side="left")
-        inside = (t0 < end) & (t0 + (n - 1) * dt >= start)  # not only read for the margin
-        fs = nominal_rate(dt[inside]) if inside.any() else 0.0
-        return Samples(time[i0:i1], accel[i0:i1], fs, damaged)
+        return samples_from_rows(good, models, start, end, damaged)
 
     def read_chunks(self, device: str) -> list[Chunk]:
         """Every chunk of a sensor, in (session, seq) order, timed like `read_samples` (from
@@ -348,7 +276,7 @@ class SqliteSampleStore(GuardedSqlite):
             rows = db.execute(_SELECT_DEVICE, (device,)).fetchall()
             models = _stored_models(db, rows)
         good, _ = _intact(rows, f"sensor {device}")
-        t0, dt = _restamped(good, models)
+        t0, dt = restamped(good, models)
         return [replace(chunk_from_row(r[:12]), t0=float(a), dt=float(b))
                 for r, a, b in zip(good, t0, dt, strict=True)]
 
@@ -379,6 +307,16 @@ class SqliteSampleStore(GuardedSqlite):
             return None
         return Extent(min(row[1] for row in found), max(row[2] for row in found),
                       tuple(as_side(row[0]) for row in found), sum(row[3] for row in found))
+
+    def devices(self, subject: str | None = None) -> list[str]:
+        """The sensors with chunks stored (of `subject`, or of everyone), sorted."""
+        args: tuple[str, ...] = ()
+        query = "SELECT DISTINCT device FROM chunks ORDER BY device"
+        if subject is not None:
+            query, args = ("SELECT DISTINCT device FROM chunks WHERE subject = ? ORDER BY "
+                           "device", (subject,))
+        with self._reading("list the sensors") as db:
+            return [str(r[0]) for r in db.execute(query, args).fetchall()]
 
     def stored_seqs(self, device: str, session: int) -> list[int]:
         """Every chunk seq stored for a device session, ascending (the primary key's order)."""
