@@ -27,10 +27,10 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from limbwatch.errors import BadInput, Damaged, Refused, Unavailable
 from limbwatch.store import schema
+from limbwatch.store.open import is_influx, records_path
 from limbwatch.store.sqlite_base import NotAStore, explain_sqlite_error
 
 # SQLite's lock bytes (os_unix.c): every connection reading the file holds a shared lock on
@@ -59,24 +59,8 @@ class Summary:
 
 def store_file(url: str) -> tuple[Path, bool]:
     """The SQLite file of a store URL and whether it holds the samples too: `sqlite:PATH` or a
-    plain path (True), `influxdb://...?records=PATH` (False: records only)."""
-    if url.startswith(("influxdb://", "influxdb2://")):
-        records = parse_qs(urlsplit(url).query).get("records")
-        if not records or not records[0]:
-            raise BadInput(f"store URL {url!r}: an InfluxDB URL needs records=PATH (the SQLite "
-                           "file of the records)")
-        return Path(records[0]), False
-    if url.startswith("sqlite:"):
-        path = url.removeprefix("sqlite:").removeprefix("//")
-    elif "://" in url:
-        scheme = url.split("://", 1)[0]
-        raise BadInput(f"store URL {url!r}: unknown scheme {scheme!r} (use sqlite:PATH, "
-                       "influxdb://... or a path)")
-    else:
-        path = url
-    if not path:
-        raise BadInput(f"store URL {url!r} names no file (use sqlite:PATH)")
-    return Path(path), True
+    plain path (True), `influxdb://...?records=PATH` (False: the records only)."""
+    return records_path(url), not is_influx(url)
 
 
 def backup(url: str, output: Path, *, force: bool = False) -> Summary:
