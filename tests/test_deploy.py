@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,14 +23,17 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from limbwatch.config import load_config
+from limbwatch.config import SensorEntry, gateway_toml, load_config
+from limbwatch.store.influx_http import InfluxSettings
+from limbwatch.store.sqlite_records import SqliteRecordStore
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 LOCK = ROOT / "requirements.lock"
-DEFAULT_SERVICES = {"influxdb", "api", "worker", "gateway"}
+DEFAULT_SERVICES = {"influxdb", "store-init", "api", "worker", "gateway"}
+LIMBWATCH_SERVICES = ("store-init", "api", "worker", "gateway", "sim", "gateway-sim")
 SIM_SERVICES = {"sim", "gateway-sim"}
 
 
@@ -54,34 +60,67 @@ def active(config: dict[str, Any], *profiles: str) -> dict[str, dict[str, Any]]:
             if not s.get("profiles") or set(s["profiles"]) & set(profiles)}
 
 
+def store_of(service: dict[str, Any]) -> str:
+    command: list[str] = service["command"]
+    return command[command.index("--store") + 1]
+
+
 def test_default_profile_runs_the_services_and_influxdb() -> None:
     config = compose_config()
     services = active(config)
+    env = env_example()
     assert set(services) == DEFAULT_SERVICES
     assert services["influxdb"]["image"] == "influxdb:2.7"
     init = services["influxdb"]["environment"]
     assert init["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
-    for key in ("ORG", "BUCKET", "ADMIN_TOKEN", "USERNAME", "PASSWORD"):
-        assert init[f"DOCKER_INFLUXDB_INIT_{key}"], key  # from .env.example
-    store = env_example()["LIMBWATCH_STORE"]
+    assert init["DOCKER_INFLUXDB_INIT_ORG"] == env["INFLUXDB_ORG"]
+    assert init["DOCKER_INFLUXDB_INIT_BUCKET"] == env["INFLUXDB_BUCKET"]
+    assert init["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == env["INFLUXDB_ADMIN_TOKEN"]
+    assert init["DOCKER_INFLUXDB_INIT_USERNAME"] and init["DOCKER_INFLUXDB_INIT_PASSWORD"]
     api, worker, gateway = services["api"], services["worker"], services["gateway"]
     assert api["command"][:4] == ["serve", "--no-worker", "--host", "0.0.0.0"]
-    assert api["command"][api["command"].index("--store") + 1] == store
-    assert worker["command"][:3] == ["worker", "--store", store]
-    assert gateway["command"] == ["ingest", "--config", "/config/gateway.toml"]
+    assert worker["command"][0] == "worker"
+    assert services["store-init"]["command"][:2] == ["store", "init"]
+    assert gateway["command"][:3] == ["ingest", "--config", "/config/gateway.toml"]
     assert gateway["network_mode"] == "host"
     assert "/var/run/dbus:/var/run/dbus:ro" in gateway["volumes"]
-    assert any(v.startswith("records:/data") for v in gateway["volumes"])
     assert any(v.startswith("spool:/spool") for v in gateway["volumes"])
     assert "/healthz" in " ".join(api["healthcheck"]["test"])
     for name, service in services.items():
-        assert service["restart"] == "unless-stopped", name
+        # a one-shot restarted only until it succeeds; the services always
+        assert service["restart"] == ("on-failure" if name == "store-init" else "unless-stopped")
         assert "depends_on" not in service, f"{name}: start-up order must not be relied on"
         if name != "influxdb":
-            assert service["image"] == f"limbwatch:{env_example()['LIMBWATCH_VERSION']}"
-            assert service["environment"]["LIMBWATCH_INFLUX_TOKEN"] == \
-                env_example()["INFLUXDB_ADMIN_TOKEN"]
+            assert service["image"] == f"limbwatch:{env['LIMBWATCH_VERSION']}"
+            assert service["environment"]["LIMBWATCH_INFLUX_TOKEN"] == env["INFLUXDB_ADMIN_TOKEN"]
+            assert any(v.startswith("records:/data") for v in service["volumes"]), name
     assert {"records", "spool", "influxdb-data"} <= set(config["volumes"])
+
+
+def test_every_service_uses_one_store_on_influxdb() -> None:
+    """Samples in the bucket compose sets up, records in the records volume; the gateway, on
+    the host's network, reaches InfluxDB where it is published."""
+    env = env_example()
+    services = active(compose_config("sim"), "sim")
+    urls = {name: store_of(services[name]) for name in LIMBWATCH_SERVICES if name != "sim"}
+    token = {"LIMBWATCH_INFLUX_TOKEN": env["INFLUXDB_ADMIN_TOKEN"]}
+    settings = {name: InfluxSettings.from_url(url, token) for name, url in urls.items()}
+    for name, s in settings.items():
+        assert (s.bucket, s.org, s.api) == (env["INFLUXDB_BUCKET"], env["INFLUXDB_ORG"], "v2")
+        assert s.records.parent == Path("/data"), name  # the records volume
+    assert len({url for name, url in urls.items() if name != "gateway"}) == 1
+    assert {s.records for s in settings.values()} == {Path("/data/records.db")}
+    assert settings["api"].base_url == "http://influxdb:8086"
+    assert settings["gateway"].base_url == f"http://127.0.0.1:{env['INFLUXDB_PORT']}"
+    (published,) = services["influxdb"]["ports"]
+    if isinstance(published, str):  # docker-compose 1.x: "HOST_IP:PORT:8086/tcp"
+        host_ip, port = published.split(":")[:2]
+    else:  # Compose v2: the long syntax
+        host_ip, port = published["host_ip"], str(published["published"])
+    assert port == env["INFLUXDB_PORT"] and host_ip in ("127.0.0.1", "0.0.0.0")
+    # the gateway files say what compose passes them with .env.example's settings
+    assert load_config(ROOT / "deploy" / "gateway.toml").store_url == urls["gateway"]
+    assert load_config(ROOT / "deploy" / "gateway-sim.toml").store_url == urls["gateway-sim"]
 
 
 def test_sim_profile_adds_the_simulator_and_its_gateway() -> None:
@@ -97,15 +136,40 @@ def test_sim_profile_adds_the_simulator_and_its_gateway() -> None:
     assert config.transport == f"tcp-client:sim:{port}"  # the sim service, on its port
 
 
-def test_gateway_files_use_the_store_volume_and_a_spool_each() -> None:
-    store = env_example()["LIMBWATCH_STORE"]
+def test_gateway_files_keep_a_spool_each() -> None:
     ble = load_config(ROOT / "deploy" / "gateway.toml")
     sim = load_config(ROOT / "deploy" / "gateway-sim.toml")
     assert ble.transport is None  # BlueZ
-    assert ble.store_url == sim.store_url == store
     assert ble.spool_path != sim.spool_path and ble.spool_path.parts[1] == "spool"
     # a serial belongs to one subject in the record store: the two files must not share one
     assert not {s.serial for s in ble.sensors} & {s.serial for s in sim.sensors}
+
+
+def test_ingest_store_option_wins_over_the_file(tmp_path: Path) -> None:
+    """`limbwatch ingest --store URL` (what compose passes) is the store the gateway opens."""
+    with socket.socket() as s:  # a port nothing listens on: the radio stays unreachable
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "gateway.toml"
+    config.write_text(gateway_toml(store="from-file.db", spool="spool.db",
+                                   transport=f"tcp-client:127.0.0.1:{port}",
+                                   sensors=[SensorEntry("kid", "left", "LW1L", "LW1L")]))
+    given = tmp_path / "given.db"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", "--config", str(config),
+                             "--store", f"sqlite:{given}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not given.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert given.exists(), err
+    assert not (tmp_path / "from-file.db").exists()
+    with SqliteRecordStore(given, create=False) as records:
+        assert records.subject("kid") is not None  # registered by the gateway
 
 
 def env_example() -> dict[str, str]:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import COOKIE, Ctx, Who, check_token
 from api.models import Health, Problem, SessionIn, SessionOut
-from limbwatch.errors import Damaged, Unavailable
+from limbwatch.errors import LimbwatchError
 
 router = APIRouter()
 PROBE_ID = "limbwatch-healthz"  # a subject id looked up by /healthz (it need not exist)
@@ -26,7 +26,7 @@ def healthz(ctx: Ctx) -> JSONResponse:
     for name, probe in probes:
         try:
             probe()
-        except (Unavailable, Damaged) as exc:
+        except LimbwatchError as exc:  # Unavailable, Damaged, a missing bucket, ...
             checks[name] = str(exc)
         else:
             checks[name] = "ok"
