@@ -19,9 +19,11 @@ import httpx
 import pytest
 import uvicorn
 from api_world import NOW, World, build_world
+from conftest import Influxd
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
+from limbwatch.store.open import open_records, open_samples
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
 from worker.service import AnalysisService
@@ -137,3 +139,35 @@ def test_metrics_show_the_analysis_service(served: tuple[str, Path], world: Worl
     assert after[names[1]][()] - before[names[1]][()] == 1
     failed = (("reason", "failed"),)
     assert after[names[2]][failed] - before[names[2]][failed] == 1
+
+
+def test_healthz_on_the_influxdb_store_names_the_part_that_is_down(
+        own_influxd: Influxd, tmp_path: Path) -> None:
+    """The compose stack's store: samples on InfluxDB, records in SQLite. With the server
+    stopped, /healthz answers 503 and says that the samples cannot be read."""
+    url = own_influxd.store_url(tmp_path / "records.db")
+    samples, records = open_samples(url), open_records(url)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(samples, records, now=lambda: NOW)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        while not srv.started:
+            time.sleep(0.01)
+        base = f"http://127.0.0.1:{port}"
+        ok = httpx.get(f"{base}/healthz", timeout=60)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["checks"] == {"records": "ok", "samples": "ok"}
+        own_influxd.stop()
+        down = httpx.get(f"{base}/healthz", timeout=120)
+        assert down.status_code == 503, down.text
+        checks = down.json()["checks"]
+        assert checks["records"] == "ok" and checks["samples"] != "ok"
+    finally:
+        srv.should_exit = True
+        thread.join(5)
+        samples.close()
+        records.close()
