@@ -11,9 +11,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Debian programs the tests use: pdftoppm/pdftotext (exports), headless Chromium (dashboard),
-# InfluxDB 1.6.7 and VictoriaMetrics (the InfluxDB sample store; the tests start them).
+# InfluxDB 1.6.7 and VictoriaMetrics (the InfluxDB sample store; the tests start them),
+# docker-compose (`docker-compose config` on the compose file; no Docker engine is needed).
 # Installed with apt-get when missing (as root, or with sudo).
-DEBIAN_TEST_PACKAGES := poppler-utils chromium-headless-shell influxdb victoria-metrics
+DEBIAN_TEST_PACKAGES := poppler-utils chromium-headless-shell influxdb victoria-metrics docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test test-deps lint bench bench-accuracy bench-speed bench-ingest bench-api bench-influx

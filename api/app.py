@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from api import dashboard, errors
+from api import dashboard, errors, metrics
 from api.auth import FailureLimit
 from api.context import Context, Settings
 from api.models import Problem
@@ -53,5 +53,7 @@ def create_app(samples: SampleStore, records: RecordStore, *,
 
     for module in (session, subjects, nights, live, imports, exports):
         app.include_router(module.router, responses=PROBLEMS)
+    app.include_router(metrics.router)  # GET /metrics, outside the OpenAPI document
     dashboard.install(app)  # the pages, at / and beside the API
+    app.add_middleware(metrics.LatencyMiddleware)  # outermost of ours: sees every answer
     return app

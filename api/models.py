@@ -23,6 +23,9 @@ class Problem(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+    checks: dict[str, str] = Field(
+        default_factory=dict,
+        description='each part of the store and "ok" (in the 503 answer: why not)')
 
 
 class SensorOut(BaseModel):

@@ -1,5 +1,5 @@
 """The `limbwatch` command: analyze (contract section 2), nights, worker, serve, token, subject,
-simulate, demo, sim, ingest.
+backup, restore, simulate, demo, sim, ingest.
 
 Errors end with one line on standard error and an exit status that says what kind of error it
 was (`limbwatch.errors`: each kind carries its exit status); never a traceback.
@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--quiet-min", type=float,
                    help="minutes without new data after which a night is over (default 30)")
     w.add_argument("--once", action="store_true", help="one round, then exit")
+    w.add_argument("--metrics-port", type=int, metavar="P",
+                   help="serve the analysis metrics (Prometheus text) at http://HOST:P/metrics")
+    w.add_argument("--metrics-host", default="127.0.0.1", metavar="H",
+                   help="address of the metrics server (default 127.0.0.1)")
     w.set_defaults(run=_worker)
 
     im = sub.add_parser("import", help="a recording from CSV files into a store, analysed")
@@ -128,6 +132,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--role", choices=["caregiver", "clinician", "admin"])
     t.add_argument("--subject", metavar="ID", help="a caregiver's child")
     t.set_defaults(run=_token)
+
+    b = sub.add_parser("backup", help="copy the store's SQLite file while it is in use, checked")
+    b.add_argument("--store", metavar="URL", required=True,
+                   help="sqlite:PATH or a path (samples and records), or an InfluxDB URL "
+                   "(its records file; back InfluxDB up with `influx backup`)")
+    b.add_argument("-o", "--output", type=Path, required=True, help="the backup file")
+    b.add_argument("--force", action="store_true", help="overwrite a non-empty output file")
+    b.set_defaults(run=_backup)
+
+    r = sub.add_parser("restore", help="put a checked backup in place as the store's file")
+    r.add_argument("--store", metavar="URL", required=True, help="the store to restore into")
+    r.add_argument("backup", type=Path, help="a file written by `limbwatch backup`")
+    r.add_argument("--force", action="store_true",
+                   help="overwrite an existing store (never one that a process has open)")
+    r.set_defaults(run=_restore)
 
     st = sub.add_parser("store", help="set up a store (init), or copy samples between stores "
                         "(migrate)")
@@ -326,6 +345,14 @@ def _worker(args: argparse.Namespace) -> int:
         if args.once:
             service.poll()
             return 0
+        if args.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            try:
+                start_http_server(args.metrics_port, addr=args.metrics_host)
+            except OSError as exc:
+                raise Unavailable(f"cannot serve metrics on {args.metrics_host}:"
+                                  f"{args.metrics_port}: {exc.strerror}") from None
 
         async def run() -> None:
             stop = asyncio.Event()
@@ -360,9 +387,12 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
                   worker: bool, banner: Callable[[str], list[str]],
                   quiet_min: float | None = None) -> None:
     """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
-    SIGTERM; once it listens, print `banner(url)` line by line. Port 0 takes a free one."""
+    SIGTERM (then exit 0); once it listens, print `banner(url)` line by line. Port 0 takes a
+    free one."""
     import asyncio
     import logging
+    import signal
+    import threading
 
     import uvicorn
 
@@ -371,10 +401,27 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     app = create_app(samples, records, now=time.time)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           access_log=False))
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """Signals are run()'s: uvicorn's own handling would raise SIGTERM again once
+            shut down, and the process would end killed by it instead of with status 0."""
+            yield
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                   access_log=False))
+
+    def on_signal(signum: int) -> None:
+        if server.should_exit and signum == signal.SIGINT:
+            server.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        server.should_exit = True
 
     async def run() -> None:
+        loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():  # signals reach only it
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, on_signal, signum)
         stop = asyncio.Event()
         service = _analysis_service(samples, records, quiet_min)
         tasks = [asyncio.create_task(server.serve())]
@@ -420,6 +467,29 @@ def _token(args: argparse.Namespace) -> int:
         secret, token = make_token(args.name, args.role, args.subject, time.time())
         records.put_token(token)
     print(secret)
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from limbwatch.store.backup import backup, store_file
+
+    summary = backup(args.store, args.output, force=args.force)
+    print(f"backup {args.output}: {summary}")
+    if not store_file(args.store)[1]:
+        print("limbwatch: the samples are in InfluxDB: back them up with `influx backup` "
+              "(README)", file=sys.stderr)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from limbwatch.store.backup import restore, store_file
+
+    summary = restore(args.store, args.backup, force=args.force)
+    path, with_samples = store_file(args.store)
+    print(f"restored {path} from {args.backup}: {summary}")
+    if not with_samples:
+        print("limbwatch: the samples are in InfluxDB: restore them with `influx restore` "
+              "(README)", file=sys.stderr)
     return 0
 
 

@@ -109,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="limbwatch ingest", description=__doc__)
     parser.add_argument("--config", type=Path, required=True, help="gateway file (TOML)")
     parser.add_argument("--log-every", type=float, default=30.0, help="status log period, s")
+    parser.add_argument("--store", metavar="URL",
+                        help="the store, instead of the file's [store] (sqlite:PATH or "
+                        "influxdb://...; one setting for every service in docker-compose.yml)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("bumble", "bleak", "bleak_retry_connector"):
@@ -122,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         await run_gateway(config, stop, report_every_s=args.log_every)
 
     try:
-        asyncio.run(run(load_config(args.config)))
+        config = load_config(args.config)
+        if args.store is not None:
+            config = replace(config, store_url=args.store)
+        asyncio.run(run(config))
     except OSError as exc:  # a directory or lock file that cannot be made
         error: LimbwatchError = (Unavailable if exc.errno in _FULL else BadInput)(
             f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))

@@ -10,6 +10,12 @@ Each round (`AnalysisService.poll`):
    a failure is recorded with its reason.
 
 All state is in the record store, so a restart repeats no finished work and loses none pending.
+
+Metrics (Prometheus, the process's default registry: `GET /metrics` of `limbwatch serve`, or
+`limbwatch worker --metrics-port`): `limbwatch_analysis_duration_seconds` (each analysis,
+stored or failed), `limbwatch_analysis_failures_total{reason}` (`failed`: the night was marked
+failed; `unavailable`: the store could not be used, retried later) and
+`limbwatch_nights_analysed_total` (reports stored).
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from datetime import time as datetime_time
 from zoneinfo import ZoneInfo
+
+from prometheus_client import Counter, Histogram
 
 from analysis import ALGORITHM_VERSION
 from analysis.plm import Rules
@@ -38,6 +47,18 @@ QUIET_S = 30 * 60.0  # no new data for this long: the night is over (a sensor aw
 # in the night must not end it; a morning sync follows within minutes of waking)
 POLL_S = 10.0
 MAX_BACKOFF_S = 60.0
+
+ANALYSIS_DURATION = Histogram(
+    "limbwatch_analysis_duration_seconds", "Analyses of a night from the stored samples "
+    "(reading, analysing, storing the report), stored or failed",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0))
+ANALYSIS_FAILURES = Counter(
+    "limbwatch_analysis_failures", "Analyses that stored no report, by reason: failed (the "
+    "night is marked failed, with why) or unavailable (the store could not be used; retried)",
+    ["reason"])
+NIGHTS_ANALYSED = Counter("limbwatch_nights_analysed", "Nights analysed and their report stored")
+for _reason in ("failed", "unavailable"):
+    ANALYSIS_FAILURES.labels(_reason)  # every series exported from the start, at 0
 
 
 @dataclass
@@ -78,6 +99,22 @@ class AnalysisService:
 
         `age_months` (default: from the subject's birth date), `rules` and `fs` (default: the
         stored rate) as for `analyze_night`."""
+        started = time.perf_counter()
+        try:
+            result = self._analyse(night, age_months=age_months, rules=rules, fs=fs)
+        except Unavailable:
+            ANALYSIS_FAILURES.labels("unavailable").inc()
+            raise
+        finally:
+            ANALYSIS_DURATION.observe(time.perf_counter() - started)
+        if result is None:
+            ANALYSIS_FAILURES.labels("failed").inc()
+        else:
+            NIGHTS_ANALYSED.inc()
+        return result
+
+    def _analyse(self, night: NightRecord, *, age_months: float | None, rules: Rules,
+                 fs: float | None) -> NightResult | None:
         subject = self.records.subject(night.subject_id)
         self.records.set_status(night.id, "analysing")
         try:

@@ -7,21 +7,34 @@ from fastapi.responses import JSONResponse
 
 from api.auth import COOKIE, Ctx, Who, check_token
 from api.models import Health, Problem, SessionIn, SessionOut
-from limbwatch.errors import Unavailable
+from limbwatch.errors import LimbwatchError
 
 router = APIRouter()
+PROBE_ID = "limbwatch-healthz"  # a subject id looked up by /healthz (it need not exist)
 SESSION_MAX_AGE_S = 7 * 86400
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Problem}},
             tags=["service"])
 def healthz(ctx: Ctx) -> JSONResponse:
-    """`{"status": "ok"}` while the store can be used, else 503."""
-    try:
-        ctx.records.subjects()
-    except Unavailable as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    """`{"status": "ok", "checks": {...}}` while the store can be used, else 503 with the same
+    checks and `detail`. No token needed (container health checks, load balancers). Each check
+    reads the store once: `records` looks a subject up, `samples` the extent of one."""
+    checks: dict[str, str] = {}
+    probes = (("records", lambda: ctx.records.subject(PROBE_ID)),
+              ("samples", lambda: ctx.samples.extent(PROBE_ID)))
+    for name, probe in probes:
+        try:
+            probe()
+        except LimbwatchError as exc:  # Unavailable, Damaged, a missing bucket, ...
+            checks[name] = str(exc)
+        else:
+            checks[name] = "ok"
+    failed = [f"{name}: {why}" for name, why in checks.items() if why != "ok"]
+    if failed:
+        return JSONResponse({"detail": "; ".join(failed), "status": "unavailable",
+                             "checks": checks}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"status": "ok", "checks": checks})
 
 
 @router.post("/api/v1/session", response_model=SessionOut, tags=["session"])
