@@ -85,9 +85,13 @@ def register_sensors(records: RecordStore, config: GatewayConfig) -> None:
 
 
 async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
-                      report_every_s: float = 30.0) -> list[SensorStatus]:
-    """Collect until `stop` is set, logging each sensor's status now and then."""
+                      report_every_s: float = 30.0,
+                      metrics: tuple[str, int] | None = None) -> list[SensorStatus]:
+    """Collect until `stop` is set, logging each sensor's status now and then; with `metrics`
+    (host, port), serve Prometheus metrics there (`ingest.metrics`)."""
     async with open_gateway(config) as ingester:
+        if metrics is not None:
+            serve_metrics(ingester, config, *metrics)
         task = asyncio.create_task(ingester.run(stop))
         while not task.done():
             await asyncio.wait({task}, timeout=report_every_s)
@@ -97,6 +101,20 @@ async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
                          s.packets, s.gaps_open, s.gaps_lost, s.battery_pct)
         await task
         return ingester.status()
+
+
+def serve_metrics(ingester: Ingester, config: GatewayConfig, host: str, port: int) -> None:
+    """Prometheus metrics of this gateway on http://host:port/ (a thread of its own)."""
+    from prometheus_client import REGISTRY, start_http_server
+
+    from ingest.metrics import GatewayCollector
+
+    REGISTRY.register(GatewayCollector(ingester.status, lambda: len(ingester.spool),
+                                       config.clock.now))
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise Unavailable(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", metavar="URL",
                         help="the store, instead of the file's [store] (sqlite:PATH or "
                         "influxdb://...; one setting for every service in docker-compose.yml)")
+    parser.add_argument("--metrics-port", type=int, metavar="P",
+                        help="serve Prometheus metrics on this port (ingest.metrics)")
+    parser.add_argument("--metrics-host", default="127.0.0.1", metavar="H")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("bumble", "bleak", "bleak_retry_connector"):
@@ -122,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_gateway(config, stop, report_every_s=args.log_every)
+        metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+        await run_gateway(config, stop, report_every_s=args.log_every, metrics=metrics)
 
     try:
         config = load_config(args.config)

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.aio import first_of
+from ingest.metrics import STORE_WRITE
 from limbwatch.clockmodel import ClockModel
 from limbwatch.errors import BadInput, Damaged, Refused, Unavailable
 from limbwatch.store.samples import Chunk, SampleStore
@@ -186,12 +188,18 @@ async def drain(
             if not items and not pending:
                 await first_of(stop, timeout=IDLE_POLL_S)
                 continue
+            started = time.perf_counter()
+            outcome = "unavailable"
             try:
                 await asyncio.to_thread(_store_batch, store, pending,
                                         [chunk for _, chunk in items])
+                outcome = "ok"
             except BadInput as exc:  # the store refused some as bad data: the rest is stored
+                outcome = "refused"
                 log.error("%s; those chunks are dropped from the spool (sending them again "
                           "cannot help)", exc)
+            finally:
+                STORE_WRITE.labels(outcome).observe(time.perf_counter() - started)
             if items:
                 await asyncio.to_thread(spool.ack, items[-1][0])
         except (Unavailable, Damaged, Refused) as exc:

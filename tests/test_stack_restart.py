@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from conftest import Influxd
+from conftest import Influxd, free_port
 from reports_equal import assert_same_report
 from test_ingest_restart import RIG, SPEED, START, gateway
 
@@ -64,6 +64,13 @@ class Stack:
         return (self.root / f"{name}.log").read_text()
 
 
+def gateway_metrics(port: int) -> dict[str, float]:
+    """The gateway's Prometheus metrics: `name{labels}` -> value (labels in sorted order)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
 def api_url(stack: Stack) -> str:
     out = stack.procs["api"].stdout
     assert out is not None
@@ -82,8 +89,10 @@ def test_killing_each_service_in_turn_loses_and_repeats_nothing(influxd: Influxd
         [sys.executable, "-m", "app.cli", "sim", "--rig", str(tmp_path / "rig.toml"), "--speed",
          str(SPEED), "--start", str(START), "--anchor", str(anchor), "--truth-dir",
          str(tmp_path / "truth")], stdout=subprocess.PIPE, text=True)
+    metrics_port = free_port()
     stack = Stack(tmp_path, {
-        "gateway": ["ingest", "--config", str(tmp_path / "gateway.toml")],
+        "gateway": ["ingest", "--config", str(tmp_path / "gateway.toml"), "--metrics-port",
+                    str(metrics_port)],
         "worker": ["worker", "--store", url, "--quiet-min", str(QUIET_MIN)],
         "api": ["serve", "--store", url, "--no-worker", "--port", "0"],
     })
@@ -101,6 +110,8 @@ def test_killing_each_service_in_turn_loses_and_repeats_nothing(influxd: Influxd
             time.sleep(max(0.0, anchor + fraction * 1800 / SPEED - time.time()))
             action()
 
+        time.sleep(max(0.0, anchor + 0.25 * 1800 / SPEED - time.time()))
+        scraped = gateway_metrics(metrics_port)
         at(0.3, lambda: stack.kill("gateway"))
         at(0.35, lambda: stack.start("gateway"))
         at(0.5, lambda: stack.kill("worker"))
@@ -129,6 +140,14 @@ def test_killing_each_service_in_turn_loses_and_repeats_nothing(influxd: Influxd
         sim.send_signal(signal.SIGTERM)
         sim.wait(60)
     assert stack.log("worker").count(" analysed") == 1, stack.log("worker")[-3000:]
+    # the gateway's metrics a quarter into the night: both sensors streaming, writes ok
+    for serial in ("LW0009L", "LW0009R"):
+        labels = f'{{serial="{serial}",side="{"left" if serial[-1] == "L" else "right"}",' \
+            'subject="kid"}'
+        assert scraped[f"limbwatch_gateway_packets_total{labels}"] > 0
+        assert scraped[f"limbwatch_gateway_connected{labels}"] == 1
+    assert scraped['limbwatch_gateway_store_write_seconds_count{outcome="ok"}'] > 0
+    assert "limbwatch_gateway_spool_backlog_chunks" in scraped
     with open_samples(url) as samples, open_records(url) as records:
         stored = records.night(night["id"])
         assert stored is not None
