@@ -229,6 +229,8 @@ class SensorLink:
         self._heard = 0  # notifications received (progress of a backfill)
         self._heard_at = 0.0  # host monotonic time of the last sign of life from the sensor
         self._lost_at: float | None = None  # sim UTC when the link was lost (None: never up)
+        self._newest_seen: int | None = None  # the sensor's newest packet at the last status
+        self._synced: tuple[int, int | None] | None = None  # (session, newest) said synced
 
     async def run(self, stop: asyncio.Event) -> None:
         """Collect until `stop` is set; after any failure back off (1 s doubling to 15 s) and
@@ -390,6 +392,26 @@ class SensorLink:
         self.status.battery_pct = status.battery_pct
         if _holds_packets(status):
             self._want_range(self._require().highest + 1, status.newest_seq, now=False)
+        await self._note_synced(status)
+
+    async def _note_synced(self, status: wire.Status) -> None:
+        """The morning sync is complete: a "synced" event, once per sensor session and newest
+        packet, when the sensor has stopped sampling (the same newest packet at two status
+        reads in a row, SILENCE_S apart at least) and every packet it took is in the store
+        (none missing, held for a clock sync, buffered, queued for the spool or in it). The
+        analysis service then need not wait out its quiet period."""
+        s = self._require()
+        newest = status.newest_seq if _holds_packets(status) else None
+        stopped = newest is not None and newest == self._newest_seen
+        self._newest_seen = newest
+        if (not stopped or (s.session, newest) == self._synced or s.highest != newest
+                or s.missing or s.unsynced or self._buffer
+                or self.writer.holds(self.target.serial)):
+            return
+        if await asyncio.to_thread(self.spool.seqs, s.device, s.session):
+            return  # the drain has not stored them all yet: the next refresh looks again
+        self._synced = (s.session, newest)
+        self._event("synced", {"session": s.session, "newest_seq": newest})
 
     def _due_backfill(self) -> tuple[int, int] | None:
         """The first run of missing packets that waited long enough for a late arrival, as long

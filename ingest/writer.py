@@ -51,6 +51,10 @@ class SpoolWriter:
         """Chunks that an offer may still bring."""
         return self.max_queued - len(self._queue)
 
+    def holds(self, device: str) -> bool:
+        """Whether chunks of `device` wait in the queue (not yet in the spool)."""
+        return any(chunk.device == device for chunk in self._queue)
+
     def offer(self, chunks: Sequence[Chunk]) -> bool:
         """Queue all of `chunks`, or (when they do not fit) none and return False."""
         if len(chunks) > self.room():

@@ -8,6 +8,7 @@ tests/test_service_e2e.py), but for the few ms that the clock model moves after 
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -158,6 +159,10 @@ def test_killing_each_service_in_turn_loses_and_repeats_nothing(influxd: Influxd
             assert np.allclose(got.accel, truth.accel, rtol=0, atol=1e-6)
             assert (np.diff(got.time) > 0).all()
         direct = analyze_night(night_recordings(samples, stored))
+        # the gateway said when each sensor's morning sync was complete, after its last sample
+        synced = [e for e in records.device_events("kid", stored.end, math.inf)
+                  if e.kind == "synced"]
+        assert {e.side for e in synced} == {"left", "right"}
     expected = json.loads(direct.to_report().model_dump_json())
     assert served.pop("algorithm_version") == stored.algorithm_version
     assert_same_report(served, expected)

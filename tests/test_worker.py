@@ -12,7 +12,7 @@ from analysis.night import analyze_night
 from firmware_sim.night import simulate_night
 from firmware_sim.scenario import load_scenario
 from limbwatch.store.nights import night_recordings
-from limbwatch.store.records import Subject
+from limbwatch.store.records import DeviceEvent, Subject
 from limbwatch.store.samples import Chunk
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
@@ -140,3 +140,26 @@ def test_a_failed_night_is_recorded_with_its_reason_and_the_service_goes_on(
     assert bad.status == "failed" and bad.failure
     assert good.status == "ready"
     assert service.poll() == []  # not retried until new data or a request
+
+
+def test_a_night_is_over_once_every_leg_has_synced_after_its_last_sample(
+    tmp_path: Path, night_chunks: dict[str, list[Chunk]],
+) -> None:
+    path = tmp_path / "limbwatch.db"
+    clock = Clock(0.0)
+    service = service_on(path, clock)
+    service.records.put_subject(KID)
+    for chunks in night_chunks.values():
+        service.samples.write_chunks(chunks)
+    last = max(c.t0 for chunks in night_chunks.values() for c in chunks)
+    clock.t = last + 60  # well within the quiet period
+    synced = [DeviceEvent("kid", "left", last - 600, "synced", {}),  # the morning before
+              DeviceEvent("kid", "left", last + 30, "synced", {})]
+    service.records.write_device_events(synced)
+    assert service.poll() == []  # the right leg's sync is not complete
+    (night,) = service.records.nights("kid")
+    assert night.status == "recording"
+    service.records.write_device_events([DeviceEvent("kid", "right", last + 40, "synced", {})])
+    assert service.poll() == [night.id]
+    ready = service.records.night(night.id)
+    assert ready is not None and ready.status == "ready"

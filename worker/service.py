@@ -2,8 +2,9 @@
 
 Each round (`AnalysisService.poll`):
 1. refresh every subject's nights from the samples (`limbwatch.store.nights.refresh_nights`);
-2. a night is *over* when a caregiver said so, or when it has had no new data for `quiet_s`
-   (measured on the service's clock: the store's time, simulated in compressed demos);
+2. a night is *over* when a caregiver said so, when it has had no new data for `quiet_s`
+   (measured on the service's clock: the store's time, simulated in compressed demos), or when
+   the morning sync of every leg with data is complete (the gateway's "synced" event);
 3. an over night without a report, with data newer than its report, or with a re-analysis asked
    for, is analysed from the samples; the report, its figures, flags and events
    (`NightResult.events`) are stored in one transaction (the previous report stays until then);
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -69,9 +71,24 @@ class AnalysisService:
     quiet_s: float = QUIET_S
 
     def is_over(self, night: NightRecord) -> bool:
+        """A caregiver said so, no new data for `quiet_s`, or (for a night still recording) the
+        morning sync of every leg is complete (`synced`)."""
         now = self.now()
         return night.ended or (now - night.end >= self.quiet_s
-                               and now - night.data_changed >= self.quiet_s)
+                               and now - night.data_changed >= self.quiet_s) or (
+            night.status == "recording" and self.synced(night))
+
+    def synced(self, night: NightRecord) -> bool:
+        """Whether every leg with data in the night has had its morning sync completed since
+        the night's last sample (the gateway's "synced" device event: its sensor stopped
+        sampling and all it took is stored)."""
+        extent = self.samples.extent(night.subject_id, night.start,
+                                     math.nextafter(night.end, math.inf))
+        if extent is None:
+            return False
+        done = {e.side for e in self.records.device_events(night.subject_id, night.end, math.inf)
+                if e.kind == "synced"}
+        return set(extent.sides) <= done
 
     def poll(self) -> list[int]:
         """One round (see the module docstring); the ids of the nights analysed."""
