@@ -319,3 +319,22 @@ def test_a_chunk_whose_samples_were_lost_is_skipped_and_counted(
             "db": name, "q": f"DELETE FROM samples WHERE time = {lost}u"}).raise_for_status()
         got = store.read_samples("kid", "left", T0 - 1, T0 + 3600)
     assert got.damaged == 1 and got.time.size == 19 * N
+
+
+def test_a_nights_figures_go_beside_the_samples_and_a_new_analysis_overwrites_them(
+        influxd: Influxd, tmp_path: Path) -> None:
+    url = influxd.store_url(tmp_path / "r.db")
+    derived = InfluxSettings.from_url(url).derived
+    noon = 1795176000.0  # 2026-11-20 12:00 UTC
+    with InfluxSampleStore(InfluxSettings.from_url(url)) as store:
+        store.put_night_figures("kid", noon, {"plm_index": 7.5, "awakenings": 2, "night_id": 1,
+                                              "algorithm_version": "1.3.0", "tremor_min": None})
+        store.put_night_figures("kid", noon, {"plm_index": 6.0, "awakenings": 3, "night_id": 1,
+                                              "algorithm_version": "1.4.0", "tremor_min": None})
+    answer = httpx.post(f"{influxd.url}/query", data={
+        "db": derived, "q": "SELECT * FROM nights", "epoch": "s"}).json()
+    (series,) = answer["results"][0]["series"]
+    row = dict(zip(series["columns"], series["values"][0], strict=True))
+    assert len(series["values"]) == 1  # one point a night: overwritten, not duplicated
+    assert row == {"time": 1795176000, "plm_index": 6.0, "awakenings": 3, "night_id": 1,
+                   "algorithm_version": "1.4.0", "subject": "kid"}

@@ -19,6 +19,7 @@ from reports_equal import assert_same_report
 from test_ingest_restart import RIG, SPEED, START, gateway
 
 from analysis.night import analyze_night
+from limbwatch.store.influx_http import InfluxSettings
 from limbwatch.store.migrate import migrate
 from limbwatch.store.nights import night_recordings
 from limbwatch.store.open import is_influx, open_records, open_samples
@@ -101,7 +102,16 @@ def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path, store_
     assert served.pop("algorithm_version") == stored.algorithm_version
     assert_same_report(served, expected)
     assert [s["side"] for s in served["sensors"]] == ["left", "right"]
-    if is_influx(db):  # the same night copied into SQLite gives the same report
+    if is_influx(db):
+        # the night's figures beside the samples, for Grafana: the trend row of the report
+        settings = InfluxSettings.from_url(db)
+        answer = httpx.post(f"{settings.base_url}/query", data={
+            "db": settings.derived, "q": "SELECT * FROM nights"}).json()
+        (series,) = answer["results"][0]["series"]
+        row = dict(zip(series["columns"], series["values"][0], strict=True))
+        assert row["night_id"] == night["id"] and row["subject"] == "kid"
+        assert row["plm_index"] == direct.figures().plm_index
+        # the same night copied into SQLite gives the same report
         copy = f"sqlite:{tmp_path / 'copy.db'}"
         with open_samples(db) as source, open_samples(copy) as target:
             migrate(source, target)
