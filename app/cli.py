@@ -1,4 +1,4 @@
-"""The `limbwatch` command: analyze (contract section 2), nights, worker, serve, token, subject,
+"""The `limbwatch` command: analyze (contract section 2), nights, worker, serve, config, token,
 backup, restore, simulate, demo, sim, ingest.
 
 Errors end with one line on standard error and an exit status that says what kind of error it

@@ -25,7 +25,7 @@ from firmware_sim.scenario import load_scenario
 from ingest.gateway import main as ingest_main
 from limbwatch.config import GatewayConfig, load_config
 from limbwatch.logs import JsonFormatter, setup_logging
-from limbwatch.settings import SettingsError, env_name, keys, load_settings
+from limbwatch.settings import Settings, SettingsError, env_name, keys, load_settings
 from limbwatch.store.nights import refresh_nights
 from limbwatch.store.records import Subject
 from limbwatch.store.sqlite import SqliteSampleStore
@@ -270,3 +270,41 @@ def test_worker_once_logs_json_lines_with_the_night_id(tmp_path: Path) -> None:
                 cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"analysed (wasm2016 rules) [night={stored.id} subject=kid]" in again.stderr
+
+
+def test_the_example_file_states_every_default() -> None:
+    """deploy/limbwatch.toml, the documented example, is valid and sets each key to its
+    default (but the spool's path, which it makes relative to itself)."""
+    path = ROOT / "deploy" / "limbwatch.toml"
+    loaded = load_settings(path, env={})
+    assert loaded.settings.model_copy(update={"spool": Settings().spool}) == Settings()
+    assert loaded.settings.spool.path == ROOT / "deploy" / "spool.db"
+    text = path.read_text()
+    for key, _ in keys():
+        section, name = key.split(".")
+        assert f"[{section}]" in text and re.search(rf"^#? ?{name} = ", text, re.MULTILINE), key
+
+
+def test_serve_takes_its_store_and_port_from_the_settings(tmp_path: Path) -> None:
+    """`serve` with no options: the store from the environment, port 0 (any free one) from the
+    file; it serves there and stops on SIGTERM with status 0."""
+    import signal
+
+    import httpx
+
+    store = tmp_path / "from-env.db"
+    path = write(tmp_path, "[api]\nport = 0\nworker = false\n[logging]\nformat = \"json\"\n")
+    env = clean_env(LIMBWATCH_CONFIG=str(path), LIMBWATCH_STORE_URL=f"sqlite:{store}")
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[1]
+        assert not url.endswith(":8000/")
+        assert httpx.get(f"{url}healthz", timeout=10).json()["status"] == "ok"
+        assert store.exists() and not (tmp_path / "limbwatch.db").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert all(json.loads(line) for line in err.splitlines())
