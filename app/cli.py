@@ -428,7 +428,7 @@ def _worker(args: argparse.Namespace) -> int:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
             log.info("analysing the nights of %s once %g min quiet (%s rules)",
-                     _masked(settings.store.url), w.quiet_min, settings.analysis.rules)
+                     settings.store.url, w.quiet_min, settings.analysis.rules)
             await run_service(service, stop, poll_s=w.poll_s)
 
         asyncio.run(run())
@@ -447,11 +447,6 @@ def _serve(args: argparse.Namespace) -> int:
                       poll_s=settings.worker.poll_s, rules=settings.analysis.rules,
                       banner=lambda url: [f"Serving {url} (docs at {url}docs)"])
     return 0
-
-
-def _masked(url: str) -> str:
-    """A store URL for a log line (it holds no secret: tokens are never in it, but be sure)."""
-    return url.split("?", 1)[0] if "token" in url.lower() else url
 
 
 def _analysis_service(samples: SampleStore, records: RecordStore,

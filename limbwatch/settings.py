@@ -53,7 +53,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from limbwatch.config import GatewayConfig, SensorEntry
+from limbwatch.config import ConfigError, GatewayConfig, SensorEntry
 from limbwatch.errors import BadInput
 from limbwatch.simclock import SimClock
 
@@ -65,7 +65,7 @@ _SECRET_KEYS = ("token", "password", "secret")
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class SettingsError(BadInput):
+class SettingsError(ConfigError):
     """Settings that cannot be used: one problem a line (str() joins them)."""
 
     def __init__(self, problems: list[str]) -> None:

@@ -308,3 +308,23 @@ def test_serve_takes_its_store_and_port_from_the_settings(tmp_path: Path) -> Non
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert all(json.loads(line) for line in err.splitlines())
+
+
+def test_the_gateways_lines_about_a_sensor_name_it(caplog: pytest.LogCaptureFixture) -> None:
+    """A bad notification from a sensor is logged with the sensor's name and its subject, and
+    a JSON line carries both."""
+    from typing import Any, cast
+
+    from ingest.central import SensorLink, SensorTarget
+    from limbwatch.simclock import SimClock
+
+    unused = cast(Any, None)  # the link never gets as far as its spool or store here
+    link = SensorLink(SensorTarget("kid", "left", "LW0001L", "LW0001L"), backend=unused,
+                      clock=SimClock(), spool=unused, writer=unused, store=unused, state=unused,
+                      models=unused)
+    caplog.set_level(logging.INFO, logger="ingest.central")
+    link._on_data(None, bytearray(b"\x01\x02"))
+    (record,) = [r for r in caplog.records if "bad notification" in r.getMessage()]
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["sensor"], line["subject"], line["logger"]) == ("LW0001L", "kid", "ingest.central")
+    assert link.status.bad_packets == 1

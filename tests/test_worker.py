@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -121,8 +122,9 @@ def test_late_data_reopens_a_ready_night(
 
 
 def test_a_failed_night_is_recorded_with_its_reason_and_the_service_goes_on(
-    tmp_path: Path, night_chunks: dict[str, list[Chunk]],
+    tmp_path: Path, night_chunks: dict[str, list[Chunk]], caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="worker.service")
     path = tmp_path / "limbwatch.db"
     clock = Clock(T0 + 30 * 86400)
     service = service_on(path, clock)
@@ -140,3 +142,7 @@ def test_a_failed_night_is_recorded_with_its_reason_and_the_service_goes_on(
     assert bad.status == "failed" and bad.failure
     assert good.status == "ready"
     assert service.poll() == []  # not retried until new data or a request
+    # each log line about a night carries its id and subject (the JSON logs' correlation id)
+    about = {(r.levelname, getattr(r, "night", None), getattr(r, "subject", None))
+             for r in caplog.records if r.name == "worker.service"}
+    assert about == {("WARNING", bad.id, "kid"), ("INFO", good.id, "other")}
