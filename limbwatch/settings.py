@@ -276,6 +276,9 @@ def _read_file(path: Path, problems: list[str], sources: dict[str, str]) -> dict
             del store["path"]
         elif isinstance(store["path"], str) and store["path"]:
             store["url"] = f"sqlite:{base / store.pop('path')}"
+        else:
+            problems.append(f"{path}: store.path = {store.pop('path')!r}: expected a non-empty "
+                            "string (an SQLite file, relative to this file)")
     spool = data.get("spool")
     if isinstance(spool, dict) and isinstance(spool.get("path"), str) and spool["path"]:
         spool["path"] = str(base / spool["path"])
