@@ -409,7 +409,8 @@ def _worker(args: argparse.Namespace) -> int:
     w = settings.worker
     log = logging.getLogger("worker")
     with _stores(settings.store.url) as (samples, records):
-        service = _analysis_service(samples, records, w.quiet_min, settings.analysis.rules)
+        service = _analysis_service(samples, records, w.quiet_min, settings.analysis.rules,
+                                    settings.analysis.default_age_months)
         if args.once:
             service.poll()
             return 0
@@ -445,24 +446,27 @@ def _serve(args: argparse.Namespace) -> int:
         _serve_stores(samples, records, settings.api.host, settings.api.port,
                       worker=settings.api.worker, quiet_min=settings.worker.quiet_min,
                       poll_s=settings.worker.poll_s, rules=settings.analysis.rules,
+                      default_age_months=settings.analysis.default_age_months,
                       banner=lambda url: [f"Serving {url} (docs at {url}docs)"])
     return 0
 
 
 def _analysis_service(samples: SampleStore, records: RecordStore,
-                      quiet_min: float | None, rules: Rules = "wasm2016") -> AnalysisService:
+                      quiet_min: float | None, rules: Rules = "wasm2016",
+                      default_age_months: float | None = None) -> AnalysisService:
     """The analysis service on the stores, on the host's clock; its default quiet period unless
     `quiet_min` is given."""
     from worker.service import QUIET_S, AnalysisService
 
     quiet_s = QUIET_S if quiet_min is None else quiet_min * 60
-    return AnalysisService(samples, records, now=time.time, quiet_s=quiet_s, rules=rules)
+    return AnalysisService(samples, records, now=time.time, quiet_s=quiet_s, rules=rules,
+                           default_age_months=default_age_months)
 
 
 def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: int, *,
                   worker: bool, banner: Callable[[str], list[str]],
                   quiet_min: float | None = None, poll_s: float | None = None,
-                  rules: Rules = "wasm2016") -> None:
+                  rules: Rules = "wasm2016", default_age_months: float | None = None) -> None:
     """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
     SIGTERM (then exit 0); once it listens, print `banner(url)` line by line. Port 0 takes a
     free one."""
@@ -503,7 +507,7 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, on_signal, signum)
         stop = asyncio.Event()
-        service = _analysis_service(samples, records, quiet_min, rules)
+        service = _analysis_service(samples, records, quiet_min, rules, default_age_months)
         tasks = [asyncio.create_task(server.serve())]
         if worker:
             tasks.append(asyncio.create_task(

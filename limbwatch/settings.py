@@ -20,6 +20,7 @@ and the environment only).
     metrics_host = "127.0.0.1"
     [analysis]
     rules = "wasm2016"                 # or "aasm"; age thresholds from each subject's birth date
+    # default_age_months = 48          # for subjects without one (default: unknown, child)
     [logging]
     level = "INFO"                     # DEBUG, INFO, WARNING, ERROR
     format = "text"                    # or "json": one JSON object a line
@@ -113,6 +114,8 @@ class WorkerSettings(_Section):
 
 class AnalysisSettings(_Section):
     rules: Literal["wasm2016", "aasm"] = "wasm2016"
+    # the age assumed for a subject without a birth date; None: unknown (the child thresholds)
+    default_age_months: float | None = Field(default=None, ge=0, le=1500)
 
 
 class LoggingSettings(_Section):

@@ -250,7 +250,7 @@ def test_worker_once_logs_json_lines_with_the_night_id(tmp_path: Path) -> None:
             samples.write_chunks(sim_chunks(night.legs[side], side))
         (found,) = refresh_nights(samples, records, kid, time.time())
         records.mark_ended(found.id)  # the caregiver said the night is over
-    path = write(tmp_path, "[worker]\nquiet_min = 5\n")
+    path = write(tmp_path, "[worker]\nquiet_min = 5\n[analysis]\ndefault_age_months = 8\n")
     env = clean_env(LIMBWATCH_STORE_URL=f"sqlite:{store}", LIMBWATCH_LOGGING_FORMAT="json")
     done = cli("worker", "--config", str(path), "--once", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -258,6 +258,8 @@ def test_worker_once_logs_json_lines_with_the_night_id(tmp_path: Path) -> None:
     with SqliteRecordStore(store, create=False) as records:
         (stored,) = records.nights("kid")
         assert stored.status == "ready"
+        report = records.report(stored.id)
+        assert report is not None and json.loads(report[1])["age_months"] == 8.0  # the file's
     (analysed,) = [x for x in lines if "analysed" in x["message"]]
     assert analysed["night"] == stored.id and analysed["subject"] == "kid"
     assert analysed["level"] == "INFO" and analysed["logger"] == "worker.service"

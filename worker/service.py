@@ -68,6 +68,8 @@ class AnalysisService:
     now: Callable[[], float]  # Unix s on the store's clock
     quiet_s: float = QUIET_S
     rules: Rules = "wasm2016"  # for the nights it analyses (`analyse` may say otherwise)
+    # the age assumed for a subject without a birth date (None: unknown, the child thresholds)
+    default_age_months: float | None = None
 
     def is_over(self, night: NightRecord) -> bool:
         now = self.now()
@@ -98,7 +100,8 @@ class AnalysisService:
         """Analyse one night from the samples and store its report, or record why not (and
         return None).
 
-        `age_months` (default: from the subject's birth date), `rules` (default: the service's)
+        `age_months` (default: from the subject's birth date, else the service's
+        `default_age_months`), `rules` (default: the service's)
         and `fs` (default: the stored rate) as for `analyze_night`. Its log lines carry the
         night's id, the correlation id of a night (`limbwatch.logs`)."""
         started = time.perf_counter()
@@ -119,6 +122,8 @@ class AnalysisService:
     def _analyse(self, night: NightRecord, *, age_months: float | None, rules: Rules,
                  fs: float | None) -> NightResult | None:
         subject = self.records.subject(night.subject_id)
+        if age_months is None and (subject is None or subject.birth_date is None):
+            age_months = self.default_age_months
         self.records.set_status(night.id, "analysing")
         try:
             result = analyse_stored_night(self.samples, night, subject, age_months=age_months,
