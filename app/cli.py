@@ -1,4 +1,4 @@
-"""The `limbwatch` command: analyze (contract section 2), nights, worker, serve, token, subject,
+"""The `limbwatch` command: analyze (contract section 2), nights, worker, serve, config, token,
 backup, restore, simulate, demo, sim, ingest.
 
 Errors end with one line on standard error and an exit status that says what kind of error it
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from limbwatch.errors import BadInput, LimbwatchError, Unavailable
 
 if TYPE_CHECKING:
+    from analysis.plm import Rules
+    from limbwatch.settings import Settings
     from limbwatch.store.records import NightRecord, RecordStore
     from limbwatch.store.samples import SampleStore
     from worker.service import AnalysisService
@@ -48,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code(exc)
         if code is None:
             raise
-        print(f"limbwatch: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # settings: one line per bad value
+            print(f"limbwatch: {line}", file=sys.stderr)
         return code
 
 
@@ -95,15 +98,24 @@ def _parser() -> argparse.ArgumentParser:
     su.add_argument("--time-zone", default="UTC", help="IANA time zone, e.g. Europe/Berlin")
     su.set_defaults(run=_subject)
 
-    w = sub.add_parser("worker", help="the analysis service: analyse nights once they end")
-    w.add_argument("--store", metavar="URL", required=True)
+    w = sub.add_parser("worker", help="the analysis service: analyse nights once they end",
+                       description=_SETTINGS_HELP)
+    _settings_options(w)
+    w.add_argument("--store", metavar="URL", help="the store ([store] url)")
     w.add_argument("--quiet-min", type=float,
-                   help="minutes without new data after which a night is over (default 30)")
+                   help="minutes without new data after which a night is over ([worker] "
+                   "quiet_min, default 30)")
+    w.add_argument("--poll-s", type=float, help="seconds between rounds ([worker] poll_s, "
+                   "default 10)")
+    w.add_argument("--rules", choices=["wasm2016", "aasm"],
+                   help="scoring rules ([analysis] rules, default wasm2016)")
     w.add_argument("--once", action="store_true", help="one round, then exit")
     w.add_argument("--metrics-port", type=int, metavar="P",
-                   help="serve the analysis metrics (Prometheus text) at http://HOST:P/metrics")
-    w.add_argument("--metrics-host", default="127.0.0.1", metavar="H",
-                   help="address of the metrics server (default 127.0.0.1)")
+                   help="serve the analysis metrics (Prometheus text) at http://HOST:P/metrics "
+                   "([worker] metrics_port; default: not served)")
+    w.add_argument("--metrics-host", metavar="H",
+                   help="address of the metrics server ([worker] metrics_host, default "
+                   "127.0.0.1)")
     w.set_defaults(run=_worker)
 
     im = sub.add_parser("import", help="a recording from CSV files into a store, analysed")
@@ -114,16 +126,28 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("--fs", type=float, help="sample rate, Hz (default: inferred from the times)")
     im.set_defaults(run=_import)
 
-    sv = sub.add_parser("serve", help="the HTTP API (and the analysis service beside it)")
-    sv.add_argument("--store", metavar="URL", default="limbwatch.db",
-                    help="sqlite:PATH, a path or influxdb://... (default limbwatch.db)")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
+    sv = sub.add_parser("serve", help="the HTTP API (and the analysis service beside it)",
+                        description=_SETTINGS_HELP)
+    _settings_options(sv)
+    sv.add_argument("--store", metavar="URL",
+                    help="sqlite:PATH, a path or influxdb://... ([store] url, default "
+                    "sqlite:limbwatch.db)")
+    sv.add_argument("--host", help="[api] host (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="[api] port (default 8000; 0: any free port)")
     sv.add_argument("--no-worker", action="store_true",
-                    help="do not run the analysis service inside (run `limbwatch worker`)")
+                    help="do not run the analysis service inside (run `limbwatch worker`; "
+                    "[api] worker = false)")
     sv.add_argument("--quiet-min", type=float,
                     help="the analysis service's quiet period, minutes (see worker)")
     sv.set_defaults(run=_serve)
+
+    cf = sub.add_parser("config", help="check the settings (file, environment) and print "
+                        "them, secrets masked", description=_SETTINGS_HELP)
+    cf_sub = cf.add_subparsers(required=True, metavar="ACTION")
+    cc = cf_sub.add_parser("check", help="validate the settings and print the effective ones")
+    cc.add_argument("--config", type=Path, metavar="FILE",
+                    help="settings file (TOML; default $LIMBWATCH_CONFIG, or none)")
+    cc.set_defaults(run=_config_check)
 
     t = sub.add_parser("token", help="API tokens: create (printed once), revoke, list")
     t.add_argument("action", choices=["create", "revoke", "list"])
@@ -184,6 +208,44 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8000, help="0 takes a free port (default 8000)")
     d.set_defaults(run=_demo)
     return p
+
+
+_SETTINGS_HELP = ("Settings (README, Configuration): an option here > its environment variable "
+                  "LIMBWATCH_<SECTION>_<KEY> > the --config file ($LIMBWATCH_CONFIG) > the "
+                  "default.")
+
+
+def _settings_options(p: argparse.ArgumentParser) -> None:
+    """The options of every service command: the settings file and the logs."""
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="settings file (TOML, limbwatch.toml; default $LIMBWATCH_CONFIG)")
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text or JSON lines ([logging] format, default text)")
+    p.add_argument("--log-level", metavar="LEVEL",
+                   help="DEBUG, INFO, WARNING or ERROR ([logging] level, default INFO)")
+
+
+def _service_settings(args: argparse.Namespace, options: dict[str, tuple[str, object]]
+                      ) -> Settings:
+    """A service's settings (its options over the environment over the file), every bad value
+    reported at once (SettingsError); logging set up from them."""
+    from limbwatch.logs import setup_logging
+    from limbwatch.settings import load_settings
+
+    loaded = load_settings(args.config, options={
+        **options, "logging.format": ("--log-format", args.log_format),
+        "logging.level": ("--log-level", args.log_level)})
+    setup_logging(loaded.settings.logging.level, loaded.settings.logging.format)
+    return loaded.settings
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from limbwatch.settings import describe, load_settings
+
+    loaded = load_settings(args.config)
+    for line in describe(loaded):
+        print(line)
+    return 0
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -339,53 +401,72 @@ def _worker(args: argparse.Namespace) -> int:
 
     from worker.service import run_service
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    with _stores(args.store) as (samples, records):
-        service = _analysis_service(samples, records, args.quiet_min)
+    settings = _service_settings(args, {
+        "store.url": ("--store", args.store), "worker.quiet_min": ("--quiet-min", args.quiet_min),
+        "worker.poll_s": ("--poll-s", args.poll_s), "analysis.rules": ("--rules", args.rules),
+        "worker.metrics_port": ("--metrics-port", args.metrics_port),
+        "worker.metrics_host": ("--metrics-host", args.metrics_host)})
+    w = settings.worker
+    log = logging.getLogger("worker")
+    with _stores(settings.store.url) as (samples, records):
+        service = _analysis_service(samples, records, w.quiet_min, settings.analysis.rules,
+                                    settings.analysis.default_age_months)
         if args.once:
             service.poll()
             return 0
-        if args.metrics_port is not None:
+        if w.metrics_port is not None:
             from prometheus_client import start_http_server
 
             try:
-                start_http_server(args.metrics_port, addr=args.metrics_host)
+                start_http_server(w.metrics_port, addr=w.metrics_host)
             except OSError as exc:
-                raise Unavailable(f"cannot serve metrics on {args.metrics_host}:"
-                                  f"{args.metrics_port}: {exc.strerror}") from None
+                raise Unavailable(f"cannot serve metrics on {w.metrics_host}:"
+                                  f"{w.metrics_port}: {exc.strerror}") from None
 
         async def run() -> None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
-            await run_service(service, stop)
+            log.info("analysing the nights of %s once %g min quiet (%s rules)",
+                     settings.store.url, w.quiet_min, settings.analysis.rules)
+            await run_service(service, stop, poll_s=w.poll_s)
 
         asyncio.run(run())
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    with _stores(args.store, create=True) as (samples, records):
-        _serve_stores(samples, records, args.host, args.port, worker=not args.no_worker,
-                      quiet_min=args.quiet_min,
+    settings = _service_settings(args, {
+        "store.url": ("--store", args.store), "api.host": ("--host", args.host),
+        "api.port": ("--port", args.port),
+        "api.worker": ("--no-worker", False if args.no_worker else None),
+        "worker.quiet_min": ("--quiet-min", args.quiet_min)})
+    with _stores(settings.store.url, create=True) as (samples, records):
+        _serve_stores(samples, records, settings.api.host, settings.api.port,
+                      worker=settings.api.worker, quiet_min=settings.worker.quiet_min,
+                      poll_s=settings.worker.poll_s, rules=settings.analysis.rules,
+                      default_age_months=settings.analysis.default_age_months,
                       banner=lambda url: [f"Serving {url} (docs at {url}docs)"])
     return 0
 
 
 def _analysis_service(samples: SampleStore, records: RecordStore,
-                      quiet_min: float | None) -> AnalysisService:
+                      quiet_min: float | None, rules: Rules = "wasm2016",
+                      default_age_months: float | None = None) -> AnalysisService:
     """The analysis service on the stores, on the host's clock; its default quiet period unless
     `quiet_min` is given."""
     from worker.service import QUIET_S, AnalysisService
 
     quiet_s = QUIET_S if quiet_min is None else quiet_min * 60
-    return AnalysisService(samples, records, now=time.time, quiet_s=quiet_s)
+    return AnalysisService(samples, records, now=time.time, quiet_s=quiet_s, rules=rules,
+                           default_age_months=default_age_months)
 
 
 def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: int, *,
                   worker: bool, banner: Callable[[str], list[str]],
-                  quiet_min: float | None = None) -> None:
+                  quiet_min: float | None = None, poll_s: float | None = None,
+                  rules: Rules = "wasm2016", default_age_months: float | None = None) -> None:
     """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
     SIGTERM (then exit 0); once it listens, print `banner(url)` line by line. Port 0 takes a
     free one."""
@@ -397,9 +478,11 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
     import uvicorn
 
     from api.app import create_app
-    from worker.service import run_service
+    from limbwatch.logs import setup_logging
+    from worker.service import POLL_S, run_service
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not any(getattr(h, "_limbwatch", False) for h in logging.getLogger().handlers):
+        setup_logging()  # the demo: text logs (the services set theirs from the settings)
     app = create_app(samples, records, now=time.time)
 
     class Server(uvicorn.Server):
@@ -409,8 +492,9 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
             shut down, and the process would end killed by it instead of with status 0."""
             yield
 
+    # log_config=None: uvicorn's records go through the one set-up (text or JSON lines)
     server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                   access_log=False))
+                                   access_log=False, log_config=None))
 
     def on_signal(signum: int) -> None:
         if server.should_exit and signum == signal.SIGINT:
@@ -423,10 +507,11 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, on_signal, signum)
         stop = asyncio.Event()
-        service = _analysis_service(samples, records, quiet_min)
+        service = _analysis_service(samples, records, quiet_min, rules, default_age_months)
         tasks = [asyncio.create_task(server.serve())]
         if worker:
-            tasks.append(asyncio.create_task(run_service(service, stop)))
+            tasks.append(asyncio.create_task(
+                run_service(service, stop, poll_s=POLL_S if poll_s is None else poll_s)))
         while not server.started and not tasks[0].done():
             await asyncio.sleep(0.05)
         if server.started:

@@ -246,10 +246,10 @@ class SensorLink:
             except (BleakError, OSError, EOFError, LimbwatchError, wire.WireError) as exc:
                 reason = _describe(exc)  # OSError includes TimeoutError
                 silent = isinstance(exc, NoAnswer)
-                log.warning("%s: %s", self.target.name, reason)
+                log.warning("%s: %s", self.target.name, reason, extra=self._about)
             except Exception as exc:  # a bug, or Bumble out of step: logged, and retried
                 reason, silent = f"unexpected {type(exc).__name__}: {exc}", True
-                log.exception("%s: unexpected error; retrying", self.target.name)
+                log.exception("%s: unexpected error; retrying", self.target.name, extra=self._about)
             finally:
                 self._flush()
                 if self.status.connected:
@@ -288,7 +288,7 @@ class SensorLink:
                                                "the serial read", dropped)).decode()
             if serial != self.target.serial:
                 log.warning("%s: serial %s is not %s; ignored", self.target.name, serial,
-                            self.target.serial)
+                            self.target.serial, extra=self._about)
                 return
             status = await self._read_status(client, dropped)
             await self._open_session(status, stop, dropped)
@@ -311,15 +311,20 @@ class SensorLink:
                     await self._bounded(client.disconnect(), "disconnecting", None,
                                         idle_s=DISCONNECT_TIMEOUT_S)
                 except (BleakError, OSError) as exc:
-                    log.info("%s: disconnect: %s", self.target.name, exc)
+                    log.info("%s: disconnect: %s", self.target.name, exc, extra=self._about)
 
     def _event_connected(self, status: wire.Status) -> None:
         detail: dict[str, float | int | str | None] = {
             "newest_seq": status.newest_seq, "missing": len(self._require().missing)}
         if self._lost_at is None:
             self._event("connected", detail)
+            log.info("%s: connected (%s leg)", self.target.name, self.target.side,
+                     extra=self._about)
         else:
-            self._event("reconnected", {**detail, "gap_s": self.clock.now() - self._lost_at})
+            gap_s = self.clock.now() - self._lost_at
+            self._event("reconnected", {**detail, "gap_s": gap_s})
+            log.info("%s: reconnected (%s leg) after %.0f s", self.target.name,
+                     self.target.side, gap_s, extra=self._about)
 
     async def _open_session(self, status: wire.Status, stop: asyncio.Event,
                             dropped: asyncio.Event) -> None:
@@ -346,7 +351,8 @@ class SensorLink:
                 waiting = await asyncio.to_thread(self.spool.seqs, device, session)
                 return set(stored) | set(waiting)
             except Unavailable as exc:
-                log.warning("%s: %s; asking again in %.0f s", self.target.name, exc, delay)
+                log.warning("%s: %s; asking again in %.0f s", self.target.name, exc, delay,
+                            extra=self._about)
             if await first_of(stop, dropped, timeout=delay):
                 raise LinkLost("stopped or dropped while the store was unavailable")
             delay = min(2 * delay, STORE_RETRY_MAX_S)
@@ -458,7 +464,7 @@ class SensorLink:
                                                                              s.clock))
         except OSError as exc:  # the store gets the model anyway; a restart may re-stamp less
             log.warning("%s: cannot keep the clock syncs in %s: %s", self.target.name,
-                        self.state.path, exc)
+                        self.state.path, exc, extra=self._about)
         s.model = _clock_model(s.clock)
         if s.model is not None:
             self.models.put(s.device, s.session, s.model)
@@ -519,7 +525,7 @@ class SensorLink:
             reply = wire.decode_reply(bytes(data))
             if reply.op is wire.Op.TIME_SYNC and reply.result is wire.Result.OK and \
                     wire.TimeSyncReply.decode(reply.payload).request_id != self._sync_id:
-                log.info("%s: ignored a late TIME_SYNC reply", self.target.name)
+                log.info("%s: ignored a late TIME_SYNC reply", self.target.name, extra=self._about)
                 return
         except wire.WireError as exc:
             self._bad(str(exc))
@@ -600,13 +606,18 @@ class SensorLink:
                 s.missing[chunk.seq] = noticed
         self.status.packets -= len(batch)
         log.info("%s: the spool writer is full; %d packets are left in the sensor's flash",
-                 self.target.name, len(batch))
+                 self.target.name, len(batch), extra=self._about)
 
     def _bad(self, problem: str) -> None:
         self.status.bad_packets += 1
-        log.info("%s: dropped a bad notification: %s", self.target.name, problem)
+        log.info("%s: dropped a bad notification: %s", self.target.name, problem, extra=self._about)
         if self.status.bad_packets <= 100 or self.status.bad_packets % 1000 == 0:
             self._event("bad_packet", {"problem": problem, "count": self.status.bad_packets})
+
+    @property
+    def _about(self) -> dict[str, object]:
+        """The context of a log line about this sensor (`limbwatch.logs`)."""
+        return {"sensor": self.target.name, "subject": self.target.subject}
 
     def _event(self, kind: str, detail: dict[str, float | int | str | None]) -> None:
         self._emit(DeviceEvent(self.target.subject, self.target.side, self.clock.now(), kind,

@@ -20,8 +20,10 @@ from pathlib import Path
 from ingest.central import Backend, Ingester, SensorStatus, SensorTarget
 from ingest.lockfile import exclusive
 from ingest.spool import Spool
-from limbwatch.config import GatewayConfig, load_config
+from limbwatch.config import GatewayConfig
 from limbwatch.errors import BadInput, LimbwatchError, Unavailable
+from limbwatch.logs import setup_logging
+from limbwatch.settings import CONFIG_ENV, config_path, load_settings
 from limbwatch.store.open import open_records, open_samples, records_path
 from limbwatch.store.records import RecordStore, SensorAssignment, Subject
 
@@ -89,6 +91,7 @@ async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
                       metrics: tuple[str, int] | None = None) -> list[SensorStatus]:
     """Collect until `stop` is set, logging each sensor's status now and then; with `metrics`
     (host, port), serve Prometheus metrics there (`ingest.metrics`)."""
+    names = {s.serial: s.name for s in config.sensors}
     async with open_gateway(config) as ingester:
         if metrics is not None:
             serve_metrics(ingester, config, *metrics)
@@ -98,7 +101,8 @@ async def run_gateway(config: GatewayConfig, stop: asyncio.Event,
             for s in ingester.status():
                 log.info("%s %s: %s, %d packets, %d gaps open, %d lost, battery %s%%",
                          s.subject, s.side, "connected" if s.connected else "not connected",
-                         s.packets, s.gaps_open, s.gaps_lost, s.battery_pct)
+                         s.packets, s.gaps_open, s.gaps_lost, s.battery_pct,
+                         extra={"sensor": names.get(s.serial, s.serial), "subject": s.subject})
         await task
         return ingester.status()
 
@@ -118,25 +122,29 @@ def serve_metrics(ingester: Ingester, config: GatewayConfig, host: str, port: in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry of `limbwatch ingest --config FILE`: collect until SIGTERM or SIGINT.
+    """Entry of `limbwatch ingest --config FILE`: collect until SIGTERM or SIGINT. The settings
+    (`limbwatch.settings`): the file, then the environment, then these options.
 
     Ends with one line on standard error and the status of `limbwatch.errors`: 2 a bad
     configuration (or a path that cannot be used), 3 a store or spool that cannot be used now
     (locked, disk full: retry later), 4 a damaged store or spool, 5 the spool is another
     gateway's. Once running, nothing but a signal ends it."""
     parser = argparse.ArgumentParser(prog="limbwatch ingest", description=__doc__)
-    parser.add_argument("--config", type=Path, required=True, help="gateway file (TOML)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="settings file (TOML: a gateway file or limbwatch.toml; default "
+                        f"${CONFIG_ENV}); environment overrides LIMBWATCH_<SECTION>_<KEY>")
     parser.add_argument("--log-every", type=float, default=30.0, help="status log period, s")
     parser.add_argument("--store", metavar="URL",
                         help="the store, instead of the file's [store] (sqlite:PATH or "
-                        "influxdb://...; one setting for every service in docker-compose.yml)")
+                        "influxdb://...; wins over $LIMBWATCH_STORE_URL)")
+    parser.add_argument("--log-format", choices=["text", "json"],
+                        help="log lines as text or JSON (default [logging] format, text)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     parser.add_argument("--metrics-port", type=int, metavar="P",
                         help="serve Prometheus metrics on this port (ingest.metrics)")
     parser.add_argument("--metrics-host", default="127.0.0.1", metavar="H")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("bumble", "bleak", "bleak_retry_connector"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging()  # until the settings say otherwise
 
     async def run(config: GatewayConfig) -> None:
         stop = asyncio.Event()
@@ -147,10 +155,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         await run_gateway(config, stop, report_every_s=args.log_every, metrics=metrics)
 
     try:
-        config = load_config(args.config)
-        if args.store is not None:
-            config = replace(config, store_url=args.store)
-        asyncio.run(run(config))
+        if config_path(args.config) is None:
+            raise BadInput(f"no settings file: give --config FILE or set ${CONFIG_ENV}")
+        loaded = load_settings(args.config, options={
+            "store.url": ("--store", args.store),
+            "logging.format": ("--log-format", args.log_format),
+            "logging.level": ("--log-level", args.log_level),
+        })
+        setup_logging(loaded.settings.logging.level, loaded.settings.logging.format)
+        asyncio.run(run(loaded.gateway_config()))
     except OSError as exc:  # a directory or lock file that cannot be made
         error: LimbwatchError = (Unavailable if exc.errno in _FULL else BadInput)(
             f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))
@@ -160,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = exc
     else:
         return 0
-    print(f"limbwatch ingest: {error}", file=sys.stderr)
+    for line in str(error).splitlines():
+        print(f"limbwatch ingest: {line}", file=sys.stderr)
     return error.exit_status
 
 

@@ -7,6 +7,7 @@ There is no Docker engine on the test machines: nothing here builds or starts a 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -24,6 +25,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from limbwatch.config import SensorEntry, gateway_toml, load_config
+from limbwatch.settings import Settings, load_settings
 from limbwatch.store.influx_http import InfluxSettings
 from limbwatch.store.sqlite_records import SqliteRecordStore
 
@@ -61,8 +63,18 @@ def active(config: dict[str, Any], *profiles: str) -> dict[str, dict[str, Any]]:
 
 
 def store_of(service: dict[str, Any]) -> str:
+    """The store a service opens: its --store option, else its LIMBWATCH_STORE_URL."""
     command: list[str] = service["command"]
-    return command[command.index("--store") + 1]
+    if "--store" in command:
+        return command[command.index("--store") + 1]
+    url: str = service["environment"]["LIMBWATCH_STORE_URL"]
+    return url
+
+
+def settings_of(service: dict[str, Any], config: Path | None = None) -> Settings:
+    """What the service's settings come to in its container: its environment (and file)."""
+    env = {k: str(v) for k, v in service.get("environment", {}).items()}
+    return load_settings(config, env=env).settings
 
 
 def test_default_profile_runs_the_services_and_influxdb() -> None:
@@ -78,8 +90,14 @@ def test_default_profile_runs_the_services_and_influxdb() -> None:
     assert init["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == env["INFLUXDB_ADMIN_TOKEN"]
     assert init["DOCKER_INFLUXDB_INIT_USERNAME"] and init["DOCKER_INFLUXDB_INIT_PASSWORD"]
     api, worker, gateway = services["api"], services["worker"], services["gateway"]
-    assert api["command"][:4] == ["serve", "--no-worker", "--host", "0.0.0.0"]
-    assert worker["command"][0] == "worker"
+    assert api["command"] == ["serve"] and worker["command"] == ["worker"]
+    # their settings as environment overrides, valid as limbwatch reads them
+    served = settings_of(api)
+    assert (served.api.host, served.api.port, served.api.worker) == ("0.0.0.0", 8000, False)
+    analysis = settings_of(worker)
+    assert analysis.worker.quiet_min == float(env["LIMBWATCH_WORKER_QUIET_MIN"])
+    assert (analysis.worker.metrics_host, analysis.worker.metrics_port) == ("0.0.0.0", 9100)
+    assert analysis.logging.format == env["LIMBWATCH_LOGGING_FORMAT"]
     assert services["store-init"]["command"][:2] == ["store", "init"]
     assert gateway["command"][:3] == ["ingest", "--config", "/config/gateway.toml"]
     assert gateway["network_mode"] == "host"
@@ -121,6 +139,10 @@ def test_every_service_uses_one_store_on_influxdb() -> None:
     # the gateway files say what compose passes them with .env.example's settings
     assert load_config(ROOT / "deploy" / "gateway.toml").store_url == urls["gateway"]
     assert load_config(ROOT / "deploy" / "gateway-sim.toml").store_url == urls["gateway-sim"]
+    # and the environment's URL is the one each gateway opens
+    for name, file in (("gateway", "gateway.toml"), ("gateway-sim", "gateway-sim.toml")):
+        gateway = settings_of(services[name], ROOT / "deploy" / file)
+        assert gateway.store.url == urls[name] and len(gateway.sensor) == 2
 
 
 def test_sim_profile_adds_the_simulator_and_its_gateway() -> None:
@@ -145,8 +167,10 @@ def test_gateway_files_keep_a_spool_each() -> None:
     assert not {s.serial for s in ble.sensors} & {s.serial for s in sim.sensors}
 
 
-def test_ingest_store_option_wins_over_the_file(tmp_path: Path) -> None:
-    """`limbwatch ingest --store URL` (what compose passes) is the store the gateway opens."""
+@pytest.mark.parametrize("how", ["option", "env", "both"])
+def test_ingest_store_option_wins_over_the_file(tmp_path: Path, how: str) -> None:
+    """`limbwatch ingest --store URL`, or $LIMBWATCH_STORE_URL (what compose gives), is the store
+    the gateway opens, not the file's; the option wins over the environment."""
     with socket.socket() as s:  # a port nothing listens on: the radio stays unreachable
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -155,9 +179,13 @@ def test_ingest_store_option_wins_over_the_file(tmp_path: Path) -> None:
                                    transport=f"tcp-client:127.0.0.1:{port}",
                                    sensors=[SensorEntry("kid", "left", "LW1L", "LW1L")]))
     given = tmp_path / "given.db"
+    option = ["--store", f"sqlite:{given}"] if how != "env" else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIMBWATCH_")}
+    if how != "option":
+        env["LIMBWATCH_STORE_URL"] = f"sqlite:{given if how == 'env' else tmp_path / 'env.db'}"
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", "--config", str(config),
-                             "--store", f"sqlite:{given}"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                             *option], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env=env)
     try:
         deadline = time.monotonic() + 60
         while not given.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -167,7 +195,7 @@ def test_ingest_store_option_wins_over_the_file(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert given.exists(), err
-    assert not (tmp_path / "from-file.db").exists()
+    assert not (tmp_path / "from-file.db").exists() and not (tmp_path / "env.db").exists()
     with SqliteRecordStore(given, create=False) as records:
         assert records.subject("kid") is not None  # registered by the gateway
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -121,8 +124,9 @@ def test_late_data_reopens_a_ready_night(
 
 
 def test_a_failed_night_is_recorded_with_its_reason_and_the_service_goes_on(
-    tmp_path: Path, night_chunks: dict[str, list[Chunk]],
+    tmp_path: Path, night_chunks: dict[str, list[Chunk]], caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="worker.service")
     path = tmp_path / "limbwatch.db"
     clock = Clock(T0 + 30 * 86400)
     service = service_on(path, clock)
@@ -140,6 +144,38 @@ def test_a_failed_night_is_recorded_with_its_reason_and_the_service_goes_on(
     assert bad.status == "failed" and bad.failure
     assert good.status == "ready"
     assert service.poll() == []  # not retried until new data or a request
+    # each log line about a night carries its id and subject (the JSON logs' correlation id)
+    about = {(r.levelname, getattr(r, "night", None), getattr(r, "subject", None))
+             for r in caplog.records if r.name == "worker.service"}
+    assert about == {("WARNING", bad.id, "kid"), ("INFO", good.id, "other")}
+
+
+def test_a_subject_without_a_birth_date_is_analysed_at_the_default_age(
+    tmp_path: Path, night_chunks: dict[str, list[Chunk]],
+) -> None:
+    """`[analysis] default_age_months` for a child whose birth date is unknown; a known birth
+    date wins."""
+    path = tmp_path / "limbwatch.db"
+    clock = Clock(T0 + 30 * 86400)
+    service = service_on(path, clock)
+    service.default_age_months = 8.0
+    service.quiet_s = 0.0
+    service.records.put_subject(KID)  # no birth date
+    born = Subject("born", "Born", date(2020, 11, 20), "UTC")
+    service.records.put_subject(born)
+    for subject in ("kid", "born"):
+        service.samples.write_chunks(
+            [Chunk(subject, c.side, f"LW-{subject}-{c.side}", 1, c.seq, c.t0, c.dt, c.counts,
+                   c.counts_per_g) for side in SIDES for c in night_chunks[side]])
+    assert len(service.poll()) == 2
+    ages = {}
+    for subject in ("kid", "born"):
+        (night,) = service.records.nights(subject)
+        stored = service.records.report(night.id)
+        assert stored is not None
+        ages[subject] = json.loads(stored[1])["age_months"]
+    assert ages["kid"] == 8.0
+    assert 71 < ages["born"] < 73  # six years old, from the birth date
 
 
 def test_a_night_is_over_once_every_leg_has_synced_after_its_last_sample(

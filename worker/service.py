@@ -69,6 +69,9 @@ class AnalysisService:
     records: RecordStore
     now: Callable[[], float]  # Unix s on the store's clock
     quiet_s: float = QUIET_S
+    rules: Rules = "wasm2016"  # for the nights it analyses (`analyse` may say otherwise)
+    # the age assumed for a subject without a birth date (None: unknown, the child thresholds)
+    default_age_months: float | None = None
 
     def is_over(self, night: NightRecord) -> bool:
         """A caregiver said so, no new data for `quiet_s`, or (for a night still recording) the
@@ -110,15 +113,18 @@ class AnalysisService:
         return done
 
     def analyse(self, night: NightRecord, *, age_months: float | None = None,
-                rules: Rules = "wasm2016", fs: float | None = None) -> NightResult | None:
+                rules: Rules | None = None, fs: float | None = None) -> NightResult | None:
         """Analyse one night from the samples and store its report, or record why not (and
         return None).
 
-        `age_months` (default: from the subject's birth date), `rules` and `fs` (default: the
-        stored rate) as for `analyze_night`."""
+        `age_months` (default: from the subject's birth date, else the service's
+        `default_age_months`), `rules` (default: the service's)
+        and `fs` (default: the stored rate) as for `analyze_night`. Its log lines carry the
+        night's id, the correlation id of a night (`limbwatch.logs`)."""
         started = time.perf_counter()
         try:
-            result = self._analyse(night, age_months=age_months, rules=rules, fs=fs)
+            result = self._analyse(night, age_months=age_months, rules=rules or self.rules,
+                                   fs=fs)
         except Unavailable:
             ANALYSIS_FAILURES.labels("unavailable").inc()
             raise
@@ -133,23 +139,28 @@ class AnalysisService:
     def _analyse(self, night: NightRecord, *, age_months: float | None, rules: Rules,
                  fs: float | None) -> NightResult | None:
         subject = self.records.subject(night.subject_id)
+        if age_months is None and (subject is None or subject.birth_date is None):
+            age_months = self.default_age_months
         self.records.set_status(night.id, "analysing")
         try:
             result = analyse_stored_night(self.samples, night, subject, age_months=age_months,
                                           rules=rules, fs=fs)
-        except Unavailable:
+        except Unavailable as exc:
             self.records.set_status(night.id, "waiting")
+            log.warning("night %d (%s %s): the store is unavailable, analysis postponed: %s",
+                        night.id, night.subject_id, night.date, exc, extra=_about(night))
             raise
         except (LimbwatchError, ValueError) as exc:
             log.warning("night %d (%s %s) failed: %s", night.id, night.subject_id, night.date,
-                        exc)
+                        exc, extra=_about(night))
             self.records.set_status(night.id, "failed", str(exc))
             return None
         report = result.to_report().model_copy(update={"warnings": list(night.warnings)})
         self.records.put_report(night.id, ALGORITHM_VERSION, report.model_dump_json(),
                                 asdict(result.figures()), [f.code for f in report.flags],
                                 self.now(), result.events())
-        log.info("night %d (%s %s) analysed", night.id, night.subject_id, night.date)
+        log.info("night %d (%s %s) analysed (%s rules)", night.id, night.subject_id,
+                 night.date, rules, extra=_about(night))
         if isinstance(self.samples, FiguresSink):
             self._put_figures(self.samples, night, subject, asdict(result.figures()))
         return result
@@ -166,7 +177,12 @@ class AnalysisService:
                 **figures, "night_id": night.id, "algorithm_version": ALGORITHM_VERSION})
         except LimbwatchError as exc:
             log.warning("night %d: its figures were not written beside the samples: %s",
-                        night.id, exc)
+                        night.id, exc, extra=_about(night))
+
+
+def _about(night: NightRecord) -> dict[str, object]:
+    """The context of a log line about a night (`limbwatch.logs`)."""
+    return {"night": night.id, "subject": night.subject_id}
 
 
 async def run_service(service: AnalysisService, stop: asyncio.Event,
