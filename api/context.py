@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from api.signal import WindowCache
 from limbwatch.store.records import RecordStore
 from limbwatch.store.samples import SampleStore
 
@@ -32,6 +33,7 @@ class Context:
     records: RecordStore
     now: Callable[[], float]
     settings: Settings = field(default_factory=Settings)
+    windows: WindowCache = field(default_factory=WindowCache)  # signal answers served lately
 
 
 async def context(request: Request) -> Context:

@@ -4,6 +4,11 @@ however far out the view is (M4/min-max; `../shared/notes/surfaces.md`)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -29,3 +34,34 @@ def iso_ms_array(unix_s: npt.NDArray[np.float64]) -> list[str]:
     """Unix seconds -> ISO 8601 UTC with milliseconds and a Z, as `limbwatch.report.iso_ms`."""
     ms = np.round(unix_s * 1000.0).astype("datetime64[ms]")
     return [f"{text}Z" for text in np.datetime_as_string(ms, unit="ms")]
+
+
+class WindowCache:
+    """The last `size` signal windows served (their JSON bodies), each for at most `ttl_s`
+    seconds and only while the night's data has not changed: a parent's phone and a
+    specialist's screen ask for the same overview again and again, and each answer reads and
+    decimates up to the whole night. The TTL bounds how long a re-stamped clock model (which
+    moves times by milliseconds without new data) stays unseen."""
+
+    def __init__(self, size: int = 64, ttl_s: float = 60.0) -> None:
+        self.size, self.ttl_s = size, ttl_s
+        self._items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, now: float | None = None) -> bytes | None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] < now:
+                return None
+            self._items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: Hashable, body: bytes, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._items[key] = (now + self.ttl_s, body)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+

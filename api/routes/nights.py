@@ -149,17 +149,25 @@ def events(ctx: Ctx, night: ReadNight,
 def signal(ctx: Ctx, night: ReadNight, side: Side, start: TimeQuery = None, end: TimeQuery = None,
            points: Annotated[int, Query(ge=1, description="at most the service's cap "
                                         "(5000); more is served as the cap")] = 1000
-           ) -> JSONResponse:
+           ) -> Response:
     """One leg's acceleration over [start, end) (default: the whole night), min/max per bucket
-    in at most `points` equal time buckets; empty buckets are left out."""
+    in at most `points` equal time buckets; empty buckets are left out. Answers are kept a
+    while (`api.signal.WindowCache`) while the night's data does not change."""
     a, b = _span(start, end, night.start, math.nextafter(night.end, math.inf))
     a, b = max(a, night.start), min(b, math.nextafter(night.end, math.inf))
-    got = ctx.samples.read_samples(night.subject_id, side, a, b) if a < b else None
     points = min(points, ctx.settings.max_points)
-    t, lows, highs = (min_max_buckets(got.time, got.accel, a, b, points) if got is not None
-                      else min_max_buckets(np.empty(0), np.empty((0, 3), np.float32), a, b, 1))
-    return JSONResponse({"side": side, "time": iso_ms_array(t),
-                         "min": np.round(lows, 4).tolist(), "max": np.round(highs, 4).tolist()})
+    key = (night.id, night.data_changed, side, a, b, points)
+    body = ctx.windows.get(key)
+    if body is None:
+        got = ctx.samples.read_samples(night.subject_id, side, a, b) if a < b else None
+        t, lows, highs = (min_max_buckets(got.time, got.accel, a, b, points) if got is not None
+                          else min_max_buckets(np.empty(0), np.empty((0, 3), np.float32), a, b,
+                                               1))
+        body = json.dumps({"side": side, "time": iso_ms_array(t),
+                           "min": np.round(lows, 4).tolist(),
+                           "max": np.round(highs, 4).tolist()}, separators=(",", ":")).encode()
+        ctx.windows.put(key, body)
+    return Response(body, media_type="application/json")
 
 
 @router.post("/nights/{night_id}/reanalyze", status_code=202, response_model=Accepted)
