@@ -20,13 +20,13 @@ While it runs: every `--sample-s` s the RSS (VmRSS) of every process and each ga
 backlog (`ingest.spool.Spool` rows); every 5 s each child's nights over the API (admin token),
 and for a night that became ready its report, events and one leg's signal (a morning view).
 
-At the end: per service the RSS at the start of the second half and at the end (medians over
-a window of 5 % of the run), growth and the least-squares slope over the second half (MB per simulated day), the max;
-each gateway's backlog; each child's nights (count, status ready, the expected local dates); the
-analyses per night (the worker's "night N (...) analysed" lines, checked against its
-`limbwatch_nights_analysed_total`). Exits 1 if a service's RSS grew more than
-`--max-growth-pct` (default 10 %) over the second half, a backlog is not 0, a night is missing,
-not ready or not analysed exactly once, a service died, or the deadline passed.
+At the end: per service the RSS at the start of the second half and at the end (medians over a
+window of 5 % of the run), growth, the least-squares slope over the second half (MB per
+simulated day) and the max; each gateway's backlog; each child's nights (count, status ready,
+the expected local dates); the analyses per night (the worker's "night N (...) analysed" lines,
+checked against its `limbwatch_nights_analysed_total`). Exits 1 if a service's RSS grew more
+than `--max-growth-pct` (default 10 %) over the second half, a backlog is not 0, a night is
+missing, not ready or not analysed exactly once, a service died, or the deadline passed.
 
     python bench/soak.py [--nights 7] [--hours 3] [--speed 600] [--store influx|sqlite]
                          [-o DIR]
@@ -71,9 +71,9 @@ API_EVERY_S = 5.0
 WORKER_POLL_S = 10.0  # worker.service.POLL_S
 # Thresholds. Over the first half a service warms up (imports done, the first night analysed,
 # SQLite's page cache and the HTTP pools filled); after that nothing is kept per night, so RSS
-# should stay within allocator noise (a few %). 10 % of a 100-150 MB process is 10-15 MB: about
-# what keeping one 3-h night's samples (2 legs, 540 k samples each, time and 3 axes) would add,
-# so a per-night leak shows within the second half's three or four nights.
+# should stay within allocator noise (a few %). 10 % of these 100-300 MB services is 10-30 MB:
+# about what keeping one 3-h night's samples would add (540 k samples a leg, float64 time and
+# 3 float32 axes: 11 MB a leg), so a per-night leak shows within the second half's 3-4 nights.
 MAX_GROWTH_PCT = 10.0
 STATUS = re.compile(r"(\S+) (left|right): (connected|not connected), (\d+) packets, "
                     r"(\d+) gaps open")
