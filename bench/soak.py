@@ -39,6 +39,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -515,8 +516,9 @@ def main() -> int:
                    help="real s after a night's end before its sensors are switched off anyway")
     p.add_argument("--sample-s", type=float, default=2.0, help="RSS and backlog period, s")
     p.add_argument("--max-growth-pct", type=float, default=MAX_GROWTH_PCT)
-    p.add_argument("-o", "--out", type=Path, help="output folder (default: a new temporary one)"
-                   "; must not exist. Logs, gateway files, rigs, soak.json")
+    p.add_argument("-o", "--out", type=Path,
+                   help="output folder, new (default: a temporary one, whose store is removed at "
+                        "the end): logs, gateway files, rigs, soak.json, the store")
     args = p.parse_args()
     if len(CHILDREN) * args.nights > 100:
         raise SystemExit("at most 33 nights (the API pages 100 nights)")
@@ -542,6 +544,10 @@ def main() -> int:
         finally:
             write_samples(soak)
         failures = report(soak, api, began, ended)
+    if args.out is None:  # a temporary folder: keep the logs and series, not the week's data
+        shutil.rmtree(out / "influxd", ignore_errors=True)
+        for path in out.glob("store.db*"):
+            path.unlink()
     print(f"\nlogs and series in {out}")
     for failure in failures:
         print(f"FAIL {failure}")
