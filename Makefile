@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 DEBIAN_TEST_PACKAGES := poppler-utils chromium-headless-shell influxdb victoria-metrics docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test test-deps lint bench bench-accuracy bench-speed bench-ingest bench-api bench-influx
+.PHONY: install demo test test-deps lint bench bench-accuracy bench-speed bench-ingest bench-api bench-influx bench-soak
 
 install: $(VENV)/.installed
 
@@ -55,6 +55,11 @@ bench-ingest: $(VENV)/.installed
 bench-influx: $(VENV)/.installed
 	@command -v influxd >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq influxdb)
 	$(PY) bench/bench_influx.py
+
+# Not part of `make bench` (about 20 min): the issue-11 soak, the whole stack for a compressed week.
+bench-soak: $(VENV)/.installed
+	@command -v influxd >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq influxdb)
+	$(PY) bench/soak.py
 
 bench-api: $(VENV)/.installed
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)

@@ -15,19 +15,16 @@ right after the writes (before compaction, which shrinks it later).
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from bench_store import BATCH, SIDES, T0, batches, mb_on_disk, synthetic_night
+from serving import influxd
 
 from analysis.night import analyze_night
 from limbwatch.recording import recording_from_arrays
@@ -35,38 +32,6 @@ from limbwatch.store.influx import init_store
 from limbwatch.store.influx_http import InfluxSettings
 from limbwatch.store.open import open_samples
 from limbwatch.store.samples import Chunk, SampleStore
-
-
-@contextmanager
-def influxd(root: Path) -> Iterator[int]:
-    """An influxd of its own on a free port (its HTTP port), stopped on leaving."""
-    binary = shutil.which("influxd")
-    if binary is None:
-        raise SystemExit("needs Debian's influxdb (apt-get install influxdb)")
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    (root / "influxd.conf").write_text(
-        f'reporting-disabled = true\nbind-address = "127.0.0.1:{ports[1]}"\n'
-        f'[meta]\n  dir = "{root}/meta"\n[data]\n  dir = "{root}/data"\n'
-        f'  wal-dir = "{root}/wal"\n  query-log-enabled = false\n'
-        f'[http]\n  bind-address = "127.0.0.1:{ports[0]}"\n  log-enabled = false\n'
-        '[monitor]\n  store-enabled = false\n')
-    proc = subprocess.Popen([binary, "-config", str(root / "influxd.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", ports[0]), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield ports[0]
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def folder_mb(path: Path) -> float:
@@ -120,13 +85,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "influxd").mkdir()
-        with influxd(tmp / "influxd") as port:
+        with influxd(tmp / "influxd") as server:
             for run in range(args.repeat):
                 db = tmp / f"night-{run}.db"
                 name = f"bench_{uuid.uuid4().hex[:8]}"
                 urls = {"sqlite": f"sqlite:{db}",
-                        "influx": f"influxdb://127.0.0.1:{port}/{name}?api=v1&records="
-                                  f"{tmp / 'records.db'}"}
+                        "influx": server.store_url(name, tmp / "records.db")}
                 init_store(InfluxSettings.from_url(urls["influx"]))
                 for kind, url in urls.items():
                     before = folder_mb(tmp / "influxd")

@@ -113,7 +113,7 @@ def test_v1_and_v2_transports_send_byte_identical_line_protocol(
     v1 = [body for path, body in bodies if path == "/write"]
     v2 = [body for path, body in bodies if path == "/api/v2/write"]
     assert len(v1) == len(v2) >= 3
-    assert v1 == v2
+    assert sorted(v1) == sorted(v2)  # the same requests (two in flight: in either order)
     lines = b"".join(v1).decode().splitlines()
     assert len(lines) == 600 * (N + 1)
     assert lines[0].startswith("samples,sensor=LW0001L,side=left,subject=kid x=")
@@ -338,3 +338,23 @@ def test_a_nights_figures_go_beside_the_samples_and_a_new_analysis_overwrites_th
     assert len(series["values"]) == 1  # one point a night: overwritten, not duplicated
     assert row == {"time": 1795176000, "plm_index": 6.0, "awakenings": 3, "night_id": 1,
                    "algorithm_version": "1.4.0", "subject": "kid"}
+
+
+def test_a_chunk_point_seen_with_some_fields_only_is_not_read_yet(
+        influxd: Influxd, tmp_path: Path) -> None:
+    """The server does not read a point's fields atomically while it is being stored: a query
+    racing the gateway's write can see a chunk's `n` without its `dt` (found by the soak,
+    bench/soak.py). Such a chunk is not read yet, and the extent ends at its first sample."""
+    url = influxd.store_url(tmp_path / "r.db")
+    chunks = packets(count=10)
+    name = InfluxSettings.from_url(url).bucket
+    with open_samples(url) as store:
+        store.write_chunks(chunks)
+        partial = round((chunks[-1].t0 + 60.0) * 1e6)
+        httpx.post(f"{influxd.url}/write", params={"db": name}, content=(
+            f"chunks,sensor=LW0001L,side=left,subject=kid n={N}i {partial * 1000}")
+        ).raise_for_status()
+        extent = store.extent("kid")
+        got = store.read_samples("kid", "left", T0 - 1, T0 + 3600)
+    assert extent is not None and extent.last == partial / 1e6
+    assert got.time.size == 10 * N and got.damaged == 0

@@ -68,6 +68,7 @@ READS_IN_FLIGHT = 2
 WRITES_IN_FLIGHT = 2
 _MATCH_US = 1  # a sample point is a chunk's when its time is within this of the expected one
 _SIDES: tuple[Side, Side] = ("left", "right")
+_CHUNK_FIELDS = ("session", "seq", "n", "dt", "cpg", "crc")  # what every chunk point has
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,8 @@ class InfluxSampleStore:
         found = []
         devices: dict[str, str] = {}  # the tags cell of a series -> its sensor
         for row in parse_rows(self._query(self.settings.bucket, q)):
+            if not all(row.get(key) for key in _CHUNK_FIELDS):
+                continue  # a point being written: not every field of it is visible yet
             tags = row["tags"]
             device = devices.get(tags)
             if device is None:
@@ -334,7 +337,10 @@ class InfluxSampleStore:
         lasts = parse_rows(self._query(
             self.settings.bucket,
             f"SELECT n, dt FROM chunks WHERE {where} GROUP BY side ORDER BY time DESC LIMIT 20"))
-        last = max(int(r["time"]) / 1e6 + (int(r["n"]) - 1) * float(r["dt"]) for r in lasts)
+        # a point being written may show some fields only (the server does not read a point's
+        # fields atomically while it is stored): then its first sample bounds the extent
+        last = max(int(r["time"]) / 1e6 + ((int(r["n"]) - 1) * float(r["dt"])
+                                           if r.get("n") and r.get("dt") else 0.0) for r in lasts)
         return Extent(min(firsts) / 1e6, last, tuple(sides), sum(counts.values()))
 
     def devices(self, subject: str | None = None) -> list[str]:
