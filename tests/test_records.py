@@ -84,7 +84,7 @@ def test_night_keeps_its_id_when_late_backfill_extends_or_fills_it(
     samples.write_chunks(leg_chunks("left", 5, t0=T0 + 24 * HOUR, session=2))
     found = refresh_nights(samples, records, KID, now=5.0)
     assert [n.date for n in found] == [date(2026, 11, 20), date(2026, 11, 21)]
-    assert found[0].id == night.id and found[1].id != night.id
+    assert found[0].id == night.id and found[1].id == night.id + 1  # ids are sequential
     assert [n.id for n in records.nights("kid")] == [found[1].id, night.id]  # newest first
     assert [n.id for n in records.nights("kid", last=date(2026, 11, 20))] == [night.id]
 

@@ -115,17 +115,20 @@ class SqliteRecordStore(GuardedSqlite):
 
     def upsert_night(self, subject_id: str, day: date, start: float, end: float, chunks: int,
                      now: float) -> NightRecord:
+        args = (subject_id, day.isoformat(), float(start), float(end), int(chunks), float(now))
         with self._transaction(f"record the night of {day} (nothing changed)") as db:
-            db.execute(
-                """INSERT INTO nights (subject_id, date, start, end, status, chunks, data_changed)
-                VALUES (?1, ?2, ?3, ?4, 'recording', ?5, ?6)
-                ON CONFLICT (subject_id, date) DO UPDATE SET
-                    data_changed = CASE WHEN (excluded.start, excluded.end, excluded.chunks)
-                        IS NOT (start, end, chunks) THEN excluded.data_changed
+            # UPDATE first: an INSERT ... ON CONFLICT DO UPDATE would use up an AUTOINCREMENT id
+            # on every call, and night ids are to be sequential
+            updated = db.execute(
+                """UPDATE nights SET
+                    data_changed = CASE WHEN (?3, ?4, ?5) IS NOT (start, end, chunks) THEN ?6
                         ELSE data_changed END,
-                    start = excluded.start, end = excluded.end, chunks = excluded.chunks""",
-                (subject_id, day.isoformat(), float(start), float(end), int(chunks), float(now)),
-            )
+                    start = ?3, end = ?4, chunks = ?5
+                WHERE subject_id = ?1 AND date = ?2""", args).rowcount
+            if not updated:
+                db.execute(
+                    """INSERT INTO nights (subject_id, date, start, end, status, chunks,
+                    data_changed) VALUES (?1, ?2, ?3, ?4, 'recording', ?5, ?6)""", args)
             row = db.execute(f"{_SELECT_NIGHTS} WHERE n.subject_id = ? AND n.date = ?",
                              (subject_id, day.isoformat())).fetchone()
         return _night(row)
