@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_S = 5.0  # real seconds without a reply (or, in a backfill, a packet): fail
 SILENCE_S = 5.0  # real seconds without a notification before the link is probed
+STOPPED_S = 30.0  # s (gateway clock) without a new packet: the sensor has stopped sampling
 DISCONNECT_TIMEOUT_S = 2.0  # real seconds for a clean disconnect before giving up on it
 BACKFILL_MAX_PACKETS = 4000  # per request, so a long outage is fetched in pieces
 REORDER_GRACE_PACKETS = 8  # a missing packet is asked for once this many later ones arrived,
@@ -229,7 +230,8 @@ class SensorLink:
         self._heard = 0  # notifications received (progress of a backfill)
         self._heard_at = 0.0  # host monotonic time of the last sign of life from the sensor
         self._lost_at: float | None = None  # sim UTC when the link was lost (None: never up)
-        self._newest_seen: int | None = None  # the sensor's newest packet at the last status
+        # the sensor's newest packet at a status read of this connection, and since when (sim s)
+        self._newest_seen: tuple[int | None, float] | None = None
         self._synced: tuple[int, int | None] | None = None  # (session, newest) said synced
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -329,6 +331,7 @@ class SensorLink:
     async def _open_session(self, status: wire.Status, stop: asyncio.Event,
                             dropped: asyncio.Event) -> None:
         """Learn what is already safe for this sensor session (a restart resumes here)."""
+        self._newest_seen = None  # "stopped sampling" is judged within one connection
         device = self.target.serial
         s = self._session
         if s is None or s.session != status.session:
@@ -402,14 +405,17 @@ class SensorLink:
 
     async def _note_synced(self, status: wire.Status) -> None:
         """The morning sync is complete: a "synced" event, once per sensor session and newest
-        packet, when the sensor has stopped sampling (the same newest packet at two status
-        reads in a row, SILENCE_S apart at least) and every packet it took is in the store
-        (none missing, held for a clock sync, buffered, queued for the spool or in it). The
-        analysis service then need not wait out its quiet period."""
+        packet, when the sensor has stopped sampling (the same newest packet at status reads of
+        this connection at least STOPPED_S apart on the gateway's clock: a sampling sensor sends a
+        packet every second or two) and every packet it took is in the store (none missing,
+        held for a clock sync, buffered, queued for the spool or in it). The analysis service
+        then need not wait out its quiet period."""
         s = self._require()
         newest = status.newest_seq if _holds_packets(status) else None
-        stopped = newest is not None and newest == self._newest_seen
-        self._newest_seen = newest
+        now = self.clock.now()
+        if self._newest_seen is None or self._newest_seen[0] != newest:
+            self._newest_seen = (newest, now)
+        stopped = newest is not None and now - self._newest_seen[1] >= STOPPED_S
         if (not stopped or (s.session, newest) == self._synced or s.highest != newest
                 or s.missing or s.unsynced or self._buffer
                 or self.writer.holds(self.target.serial)):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,6 +43,20 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.store_url(tmp_path / "records.db")
 
 
+def wait_until_ready(api: httpx.Client, subject: str, deadline: float) -> dict[str, Any] | None:
+    """The subject's latest night over the API once it is ready, or as it is at `deadline`
+    (None if it has none)."""
+    night = None
+    while time.time() < deadline:
+        nights = api.get(f"/api/v1/subjects/{subject}/nights")
+        if nights.status_code == 200 and nights.json()["nights"]:
+            night = nights.json()["nights"][0]
+            if night["status"] == "ready":
+                break
+        time.sleep(2.0)
+    return night
+
+
 def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path, store_url: str) -> None:
     (tmp_path / "rig.toml").write_text(RIG)
     db = store_url
@@ -67,15 +82,8 @@ def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path, store_
         url = serve.stdout.readline().split()[1]
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                            timeout=10)
-        deadline = anchor + 1800 / SPEED + 120  # the night, then the quiet period and a poll
-        night = None
-        while time.time() < deadline:
-            nights = api.get("/api/v1/subjects/kid/nights")
-            if nights.status_code == 200 and nights.json()["nights"]:
-                night = nights.json()["nights"][0]
-                if night["status"] == "ready":
-                    break
-            time.sleep(2.0)
+        # the night, then the quiet period and a poll
+        night = wait_until_ready(api, "kid", anchor + 1800 / SPEED + 120)
         assert night is not None and night["status"] == "ready", night
         assert time.time() > anchor + 1800 / SPEED  # not before the night was over
         report = api.get(f"/api/v1/nights/{night['id']}/report")

@@ -21,6 +21,7 @@ import numpy as np
 from conftest import Influxd, free_port
 from reports_equal import assert_same_report
 from test_ingest_restart import RIG, SPEED, START, gateway
+from test_service_e2e import wait_until_ready
 
 from analysis.night import analyze_night
 from limbwatch.recording import read_recording_csv
@@ -122,15 +123,7 @@ def test_killing_each_service_in_turn_loses_and_repeats_nothing(influxd: Influxd
         base = api_url(stack)
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
                            timeout=10)
-        night = None
-        deadline = night_end + 150
-        while time.time() < deadline:
-            nights = api.get("/api/v1/subjects/kid/nights")
-            if nights.status_code == 200 and nights.json()["nights"]:
-                night = nights.json()["nights"][0]
-                if night["status"] == "ready":
-                    break
-            time.sleep(2.0)
+        night = wait_until_ready(api, "kid", night_end + 150)
         assert night is not None and night["status"] == "ready", (night, stack.log("worker"))
         stack.kill("worker")  # once more after the report: a restart repeats no finished work
         stack.start("worker")
