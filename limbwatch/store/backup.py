@@ -63,6 +63,17 @@ def store_file(url: str) -> tuple[Path, bool]:
     return records_path(url), not is_influx(url)
 
 
+def _copy(src: sqlite3.Connection, to: Path) -> None:
+    """The whole database of `src` into the new file `to`, in one step (one read transaction:
+    one consistent copy), self-contained (rollback journal, no -wal beside it)."""
+    dst = sqlite3.connect(to, isolation_level=None)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        dst.close()
+
+
 def backup(url: str, output: Path, *, force: bool = False) -> Summary:
     """Copy the store's SQLite file to `output` while it is in use (see the module docstring);
     Refused if `output` exists and is not empty, unless `force`."""
@@ -76,12 +87,7 @@ def backup(url: str, output: Path, *, force: bool = False) -> Summary:
                                   timeout=30.0, isolation_level=None)
             try:
                 _check_identity(src, source)
-                dst = sqlite3.connect(tmp, isolation_level=None)
-                try:
-                    src.backup(dst)  # one step: one read transaction, one consistent copy
-                    dst.execute("PRAGMA journal_mode = DELETE")  # self-contained: no -wal
-                finally:
-                    dst.close()
+                _copy(src, tmp)
             finally:
                 src.close()
         summary = verify(tmp)
@@ -108,12 +114,7 @@ def restore(url: str, backup_file: Path, *, force: bool = False) -> Summary:
             with _sqlite_errors(f"restore {backup_file}"):
                 src = sqlite3.connect(f"{backup_file.resolve().as_uri()}?mode=ro", uri=True)
                 try:
-                    dst = sqlite3.connect(tmp, isolation_level=None)
-                    try:
-                        src.backup(dst)
-                        dst.execute("PRAGMA journal_mode = DELETE")
-                    finally:
-                        dst.close()
+                    _copy(src, tmp)
                 finally:
                     src.close()
             summary = verify(tmp)
