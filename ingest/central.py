@@ -569,13 +569,14 @@ class SensorLink:
         if packet.seq in s.have:
             self.status.duplicates += 1
             return
+        ticks = s.clock.unwrapped(packet.ticks, packet.seq)
         t0 = s.clock.to_utc(packet.ticks, packet.seq)
         dt = s.clock.seconds_per_sample(s.rate_hz, packet.seq)
         self._buffer.append(Chunk(
             subject=self.target.subject, side=self.target.side, device=s.device,
             session=s.session, seq=packet.seq, t0=t0, dt=dt, counts=packet.counts,
             counts_per_g=s.counts_per_g, rate_hz=s.rate_hz,
-            ticks=None if s.model is None else s.model.ticks_at(t0, packet.seq),
+            ticks=ticks,  # the raw reading, unwrapped: re-stamped by the newest model
         ))
         s.have.add(packet.seq)
         self.status.packets += 1

@@ -633,12 +633,16 @@ class DeviceClock:
             last = (ticks32 + round((n_samples - 1) * TICK_HZ / rate_hz)) % WRAP
         self._segment(seq).add_arrival(int(seq), int(last), float(arrival))
 
-    def to_utc(self, ticks32: int, seq: int, near: float | None = None) -> float:
-        """UTC (Unix s) of a device tick reading carried by packet `seq`."""
+    def unwrapped(self, ticks32: int, seq: int, near: float | None = None) -> int:
+        """The unwrapped ticks of a reading carried by packet `seq`: the ticks that `to_utc`
+        maps and `model()` re-stamps (nearest the latest seen, or the ticks at UTC `near`)."""
         seg = self._synced(seq)
         seg.fit()
-        ref = seg.last_ticks if near is None else seg.predict_ticks(near)
-        return seg.utc(unwrap(ticks32, ref))
+        return unwrap(ticks32, seg.last_ticks if near is None else seg.predict_ticks(near))
+
+    def to_utc(self, ticks32: int, seq: int, near: float | None = None) -> float:
+        """UTC (Unix s) of a device tick reading carried by packet `seq`."""
+        return self._synced(seq).utc(self.unwrapped(ticks32, seq, near))
 
     def error_bound_s(self, ticks32: int, seq: int, near: float | None = None) -> float:
         """Largest possible error (s) of `to_utc` for this reading (see module docstring)."""

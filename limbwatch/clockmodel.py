@@ -56,11 +56,6 @@ class ClockModel:
         seg = self.segment(seq)
         return seg.a + seg.b * ticks
 
-    def ticks_at(self, utc: float, seq: int) -> int:
-        """The unwrapped tick reading that `to_utc` maps to `utc` for packet `seq` (rounded)."""
-        seg = self.segment(seq)
-        return round((utc - seg.a) / seg.b)
-
     def restamp(self, ticks: np.ndarray, seqs: np.ndarray,
                 rate_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised `to_utc` for chunks: (t0, dt) in s of chunks whose first samples have

@@ -25,6 +25,7 @@ from limbwatch.report import NightReport, parse_iso
 from limbwatch.simclock import SimClock
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
+from limbwatch.wire import TICK_HZ
 
 SPEED = 15.0  # a quarter hour in a real minute: emulated-link latency x speed stays small
 NIGHT_H = 0.25
@@ -119,7 +120,12 @@ def test_every_sample_stored_exactly_once_within_20_ms(night: tuple) -> None:  #
         assert np.max(np.abs(got.time - truth_t)) < 0.020
         # the times above are the gateway's last clock model applied to the chunks' raw ticks
         assert store.clock_model(s.config.serial, s.session) is not None and got.damaged == 0
-        assert all(c.ticks is not None for c in store.read_chunks(s.config.serial))
+        # ... and those are the sensor's readings (its sample k at ticks0 + k * TICK_HZ // rate),
+        # not ticks worked back from a live stamp, which would keep the live fit's error
+        chunks = store.read_chunks(s.config.serial)
+        first = np.cumsum([0] + [len(c.counts) for c in chunks[:-1]])
+        ticks = np.array([c.ticks for c in chunks], dtype=np.int64)
+        assert np.array_equal(ticks - ticks[0], first * TICK_HZ // chunks[0].rate_hz)
     # The faults really happened and were dealt with.
     left = status["left"]
     assert left.connects >= 5  # type: ignore[attr-defined]
