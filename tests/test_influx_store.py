@@ -23,13 +23,9 @@ from test_sample_store_contract import DT, T0, N, packets
 
 from ingest.spool import Spool, drain
 from limbwatch.errors import Unavailable
+from limbwatch.store.http_status import StoreMissing, StoreRefused, StoreRejected
 from limbwatch.store.influx import InfluxSampleStore, init_store
-from limbwatch.store.influx_http import (
-    InfluxSettings,
-    StoreMissing,
-    StoreRefused,
-    StoreRejected,
-)
+from limbwatch.store.influx_http import InfluxSettings
 from limbwatch.store.open import open_records, open_samples
 from limbwatch.store.samples import Chunk, SampleStore
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from test_sample_store_contract import T0, N, packets
 
+from limbwatch.store.http_status import StoreRefused
 from limbwatch.store.influx import init_store
-from limbwatch.store.influx_http import InfluxSettings, StoreRefused
+from limbwatch.store.influx_http import InfluxSettings
 from limbwatch.store.open import open_samples
 
 GIVEN = os.environ.get("LIMBWATCH_TEST_INFLUX_URL")

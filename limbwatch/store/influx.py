@@ -38,13 +38,8 @@ import numpy as np
 from limbwatch.clockmodel import ClockModel
 from limbwatch.recording import Side, as_side
 from limbwatch.store.assemble import restamped, samples_from_rows
-from limbwatch.store.influx_http import (
-    InfluxSettings,
-    StoreMissing,
-    StoreRejected,
-    Transport,
-    transport,
-)
+from limbwatch.store.http_status import StoreMissing, StoreRejected
+from limbwatch.store.influx_http import InfluxSettings, Transport, transport
 from limbwatch.store.influx_lines import (
     chunk_lines,
     contents_crc,

@@ -5,7 +5,9 @@ first write. Tested only when a server is given (tests/test_influx_v2.py)."""
 
 from __future__ import annotations
 
-from limbwatch.store.influx_http import InfluxSettings, StoreRefused, StoreUnavailable
+from limbwatch.store.http_status import StoreRefused
+from limbwatch.store.influx_http import InfluxSettings
+from limbwatch.store.samples import StoreUnavailable
 
 
 def init_buckets(settings: InfluxSettings, *, retention_days: float | None = None) -> list[str]:

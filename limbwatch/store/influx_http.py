@@ -21,7 +21,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import urllib3
 
-from limbwatch.errors import BadInput, Refused
+from limbwatch.errors import BadInput
+from limbwatch.store import http_status
+from limbwatch.store.http_status import reason
 from limbwatch.store.influx_lines import PRECISION
 from limbwatch.store.samples import StoreUnavailable
 
@@ -29,19 +31,6 @@ Api = Literal["v1", "v2"]
 TOKEN_ENV = "LIMBWATCH_INFLUX_TOKEN"
 _SCHEMES = {"influxdb": "http", "influxdbs": "https"}
 _OPTIONS = {"api", "org", "records", "token_file", "derived", "timeout", "gzip"}
-
-
-class StoreRejected(BadInput):
-    """The server refused these points as bad data (HTTP 400: a type conflict, a time outside
-    the retention policy): sending them again cannot help."""
-
-
-class StoreRefused(Refused):
-    """The server refused the token (HTTP 401/403)."""
-
-
-class StoreMissing(BadInput):
-    """The database or bucket does not exist (run `limbwatch store init`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,17 +95,8 @@ class InfluxSettings:
             api="v1" if api == "v1" else "v2", org=one.get("org", ""),
             records=Path(one["records"]), derived=one.get("derived") or f"{bucket}_derived",
             timeout_s=timeout_s, gzip=one.get("gzip", "1") != "0",
-            token=_token(one.get("token_file"), env, url),
+            token=http_status.read_token(one.get("token_file"), env, TOKEN_ENV, url),
         )
-
-
-def _token(token_file: str | None, env: dict[str, str], url: str) -> str | None:
-    if token_file:
-        try:
-            return Path(token_file).read_text().strip() or None
-        except OSError as exc:
-            raise BadInput(f"store URL {url!r}: cannot read token_file: {exc.strerror}") from None
-    return env.get(TOKEN_ENV) or None
 
 
 class Transport(Protocol):
@@ -167,7 +147,7 @@ class HttpV1:
             response = self._http.request(method, self.settings.base_url + path, body=body,
                                           headers=headers, preload_content=True)
         except urllib3.exceptions.HTTPError as exc:
-            raise StoreUnavailable(f"{where}: cannot {action}: {_reason(exc)}; is the server "
+            raise StoreUnavailable(f"{where}: cannot {action}: {reason(exc)}; is the server "
                                    "running? retry later") from None
         check_status(response.status, response.data, where, action)
         return bytes(response.data)
@@ -204,7 +184,7 @@ class ClientV2:
                 exc.body, str) else bytes(exc.body or b""), where, f"write to {db}")
             raise StoreUnavailable(f"{where}: cannot write to {db}: {exc.reason}") from None
         except urllib3.exceptions.HTTPError as exc:
-            raise StoreUnavailable(f"{where}: cannot write to {db}: {_reason(exc)}; is the "
+            raise StoreUnavailable(f"{where}: cannot write to {db}: {reason(exc)}; is the "
                                    "server running? retry later") from None
 
     def query(self, db: str, q: str) -> bytes:
@@ -219,30 +199,17 @@ class ClientV2:
 
 
 def check_status(status: int, body: bytes, where: str, action: str) -> None:
-    """Nothing for 2xx; else the error that says what the status means."""
-    if 200 <= status < 300:
-        return
-    text = body.decode(errors="replace").strip().replace("\n", " ")[:300]
-    message = f"{where}: cannot {action}: HTTP {status}: {text}"
-    if status in (401, 403):
-        raise StoreRefused(f"{message} (the token is wrong or may not do this: check "
-                           f"${TOKEN_ENV} or token_file)")
-    if status == 404 or "not found" in text:
-        raise StoreMissing(f"{message} (create it with `limbwatch store init --store URL`)")
-    if status in (400, 413, 422):
-        raise StoreRejected(f"{message} (the server refused the data)")
-    raise StoreUnavailable(f"{message}; retry later")
+    """Nothing for 2xx; else the error that says what the status means (`http_status`)."""
+    http_status.check_status(
+        status, body, where, action,
+        refused_hint=f"the token is wrong or may not do this: check ${TOKEN_ENV} or token_file",
+        missing_hint="create it with `limbwatch store init --store URL`")
 
 
 def _auth(token: str) -> str:
     if ":" in token:
         return "Basic " + base64.b64encode(token.encode()).decode()
     return f"Token {token}"
-
-
-def _reason(exc: urllib3.exceptions.HTTPError) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return str(reason).split(": ", 1)[-1][:200]
 
 
 def transport(settings: InfluxSettings) -> HttpV1 | ClientV2:

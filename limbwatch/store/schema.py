@@ -4,10 +4,21 @@ the records and its chunk tables stay empty."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3  # 1: samples, reports by night start and events (before records existed);
-# 2: records without night events, tokens, shares, journal and live status
+SCHEMA_VERSION = 4  # 1: samples, reports by night start and events (before records existed);
+# 2: records without night events, tokens, shares, journal and live status; 3: tokens without
+# the gateway role (upgraded in place by UPGRADES[3])
 APPLICATION_ID = int.from_bytes(b"LWst", "big")  # PRAGMA application_id of a limbwatch store
 WHAT = "limbwatch store"
+
+# A gateway token's subjects are its shares (those it may write samples and records for).
+_TOKENS = """CREATE TABLE tokens (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('caregiver', 'clinician', 'admin', 'gateway')),
+        subject_id TEXT REFERENCES subjects (id),
+        digest TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        revoked REAL
+    )"""
 
 SAMPLE_TABLES = (
     """CREATE TABLE chunks (
@@ -119,14 +130,7 @@ RECORD_TABLES = (
         detail TEXT NOT NULL
     )""",
     "CREATE INDEX night_events_by_night ON night_events (night_id, start)",
-    """CREATE TABLE tokens (
-        name TEXT PRIMARY KEY,
-        role TEXT NOT NULL CHECK (role IN ('caregiver', 'clinician', 'admin')),
-        subject_id TEXT REFERENCES subjects (id),
-        digest TEXT NOT NULL UNIQUE,
-        created REAL NOT NULL,
-        revoked REAL
-    )""",
+    _TOKENS,
     """CREATE TABLE shares (
         subject_id TEXT NOT NULL REFERENCES subjects (id),
         token_name TEXT NOT NULL REFERENCES tokens (name),
@@ -155,3 +159,13 @@ RECORD_TABLES = (
 )
 
 TABLES = SAMPLE_TABLES + RECORD_TABLES
+
+# Upgrade steps: UPGRADES[v] takes a file of schema v to v + 1 (in one transaction).
+UPGRADES: dict[int, tuple[str, ...]] = {
+    # the role's CHECK widened: a new table (renaming the old one would move the shares'
+    # reference to it), the rows copied, the old one dropped
+    3: (_TOKENS.replace("CREATE TABLE tokens", "CREATE TABLE tokens_v4", 1),
+        "INSERT INTO tokens_v4 SELECT * FROM tokens",
+        "DROP TABLE tokens",
+        "ALTER TABLE tokens_v4 RENAME TO tokens"),
+}

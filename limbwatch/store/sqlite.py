@@ -196,6 +196,7 @@ class SqliteSampleStore(GuardedSqlite):
     ) -> None:
         self._open(path, application_id=schema.APPLICATION_ID,
                    schema_version=schema.SCHEMA_VERSION, schema=schema.TABLES, what=schema.WHAT,
+                   upgrades=schema.UPGRADES,
                    create=create, timeout_s=timeout_s, synchronous=synchronous)
 
     # --- writing ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar, Literal, Self
@@ -68,6 +68,7 @@ def open_sqlite(
     create: bool,
     timeout_s: float,
     synchronous: Synchronous,
+    upgrades: Mapping[int, Sequence[str]] | None = None,
 ) -> sqlite3.Connection:
     """Open (and, when new and `create`, initialise) an SQLite file in WAL mode for one of ours.
 
@@ -81,7 +82,8 @@ def open_sqlite(
         raise FileNotFoundError(f"{path}: no such {what} (file not found)")
     db = sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
     try:
-        _check_or_create(db, path, application_id, schema_version, schema, what, create)
+        _check_or_create(db, path, application_id, schema_version, schema, what, create,
+                         upgrades or {})
         db.execute(f"PRAGMA synchronous = {synchronous}")
     except BaseException:
         db.close()
@@ -97,8 +99,11 @@ def _check_or_create(
     schema: Sequence[str],
     what: str,
     create: bool,
+    upgrades: Mapping[int, Sequence[str]],
 ) -> None:
-    """NotAStore unless `db` is ours (or empty and `create`: then give it WAL and the schema)."""
+    """NotAStore unless `db` is ours (or empty and `create`: then give it WAL and the schema).
+    A file of an older schema version v is upgraded in one transaction by `upgrades[v]`,
+    `upgrades[v + 1]`... when every step is known, else refused."""
     try:
         app_id, version, n_tables = _identity(db)
     except sqlite3.DatabaseError as exc:
@@ -123,12 +128,31 @@ def _check_or_create(
     if app_id != application_id:
         kind = "an empty SQLite database" if n_tables == 0 else "another application's database"
         raise NotAStore(f"{path}: is {kind}, not a {what}")
-    if version != schema_version:
+    if version < schema_version and all(v in upgrades for v in range(version, schema_version)):
+        _upgrade(db, schema_version, upgrades)
+    elif version != schema_version:
         raise NotAStore(
             f"{path}: is a {what} of schema {version}; this limbwatch reads schema "
             f"{schema_version} (upgrade limbwatch)"
         )
     db.execute("PRAGMA journal_mode = WAL")
+
+
+def _upgrade(db: sqlite3.Connection, schema_version: int,
+             upgrades: Mapping[int, Sequence[str]]) -> None:
+    """Run the upgrade steps from the file's version (read again under the write lock: another
+    process may have upgraded it meanwhile) to `schema_version`, all or none."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for version in range(_identity(db)[1], schema_version):
+            for statement in upgrades[version]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _starts_as_sqlite(path: Path) -> bool:
@@ -164,7 +188,8 @@ class GuardedSqlite:
 
     def _open(self, path: Path | str, *, application_id: int, schema_version: int,
               schema: Sequence[str], what: str, create: bool, timeout_s: float,
-              synchronous: Synchronous) -> None:
+              synchronous: Synchronous,
+              upgrades: Mapping[int, Sequence[str]] | None = None) -> None:
         """Open the file (see `open_sqlite`); SQLite errors become `unavailable`."""
         self.path = Path(path)
         self._lock = threading.Lock()
@@ -172,7 +197,7 @@ class GuardedSqlite:
             self._db = open_sqlite(
                 self.path, application_id=application_id, schema_version=schema_version,
                 schema=schema, what=what, create=create, timeout_s=timeout_s,
-                synchronous=synchronous,
+                synchronous=synchronous, upgrades=upgrades,
             )
         self._identity = file_identity(self.path)
 

@@ -73,6 +73,7 @@ class SqliteRecordStore(GuardedSqlite):
                  synchronous: Synchronous = "NORMAL") -> None:
         self._open(path, application_id=schema.APPLICATION_ID,
                    schema_version=schema.SCHEMA_VERSION, schema=schema.TABLES, what=schema.WHAT,
+                   upgrades=schema.UPGRADES,
                    create=create, timeout_s=timeout_s, synchronous=synchronous)
 
     # --- subjects ----------------------------------------------------------------------------
