@@ -14,7 +14,7 @@ from api import dashboard, errors, metrics
 from api.auth import FailureLimit
 from api.context import Context, Settings
 from api.models import Problem
-from api.routes import exports, imports, live, nights, session, subjects
+from api.routes import exports, gateway, imports, live, nights, session, subjects
 from limbwatch.store.records import RecordStore
 from limbwatch.store.samples import SampleStore
 
@@ -62,7 +62,7 @@ def create_app(samples: SampleStore, records: RecordStore, *,
     errors.install(app)
     limit = 2 * settings.max_upload_bytes + 2**20  # two files and the form around them
 
-    for module in (session, subjects, nights, live, imports, exports):
+    for module in (session, subjects, nights, live, imports, exports, gateway):
         app.include_router(module.router, responses=PROBLEMS)
     app.include_router(metrics.router)  # GET /metrics, outside the OpenAPI document
     dashboard.install(app)  # the pages, at / and beside the API

@@ -4,6 +4,9 @@ A token is `secrets.token_urlsafe(32)`; the store keeps only its SHA-256, so a r
 indexed look-up, and the digest is compared in constant time. Roles:
 - caregiver: their own subject: read, journal, night-ended, reanalyze, shares, imports;
 - clinician: read-only on the subjects shared with them;
+- gateway: a home gateway's: writes samples, device events and live status of the subjects
+  given it (its shares, `limbwatch token create --role gateway --subject ID ...`), reads
+  nothing else;
 - admin: everything.
 A subject the token may not see is 403; a night of one is 404 (night ids are sequential, so a
 403 would tell that the night exists).
@@ -85,11 +88,15 @@ class Principal:
     name: str
     role: Role
     subject_id: str | None
-    shared: frozenset[str]  # a clinician's shared subjects
+    shared: frozenset[str]  # a clinician's shared subjects, or a gateway's
 
     def may_read(self, subject_id: str) -> bool:
         return (self.role == "admin" or subject_id == self.subject_id
-                or subject_id in self.shared)
+                or (self.role == "clinician" and subject_id in self.shared))
+
+    def may_ingest(self, subject_id: str) -> bool:
+        """Whether it may write the subject's samples, device events and live status."""
+        return self.role == "admin" or (self.role == "gateway" and subject_id in self.shared)
 
     def may_write(self, subject_id: str) -> bool:
         return self.role == "admin" or (self.role == "caregiver"
@@ -111,7 +118,8 @@ def check_token(ctx: Context, request: Request, token: str) -> Principal:
     if found is None or not hmac.compare_digest(found.digest, wanted) or found.revoked:
         limit.failed(address, now)
         raise _unauthorised("the token is not valid (unknown or revoked)")
-    shared = ctx.records.shared_subjects(found.name) if found.role == "clinician" else set()
+    shared = (ctx.records.shared_subjects(found.name)
+              if found.role in ("clinician", "gateway") else set())
     return Principal(found.name, found.role, found.subject_id, frozenset(shared))
 
 

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from limbwatch.errors import BadInput, LimbwatchError, Unavailable
+from limbwatch.errors import BadInput, LimbwatchError, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from analysis.plm import Rules
@@ -153,8 +153,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("action", choices=["create", "revoke", "list"])
     t.add_argument("--store", metavar="URL", default="limbwatch.db")
     t.add_argument("--name", help="the token's unique name (create, revoke)")
-    t.add_argument("--role", choices=["caregiver", "clinician", "admin"])
-    t.add_argument("--subject", metavar="ID", help="a caregiver's child")
+    t.add_argument("--role", choices=["caregiver", "clinician", "admin", "gateway"])
+    t.add_argument("--subject", metavar="ID", action="append",
+                   help="a caregiver's child; for a home gateway, each subject it may write "
+                   "(repeat)")
     t.set_defaults(run=_token)
 
     b = sub.add_parser("backup", help="copy the store's SQLite file while it is in use, checked")
@@ -287,7 +289,6 @@ def _analyze_store(args: argparse.Namespace) -> int:
 
 def _pick_night(service: AnalysisService, args: argparse.Namespace) -> NightRecord:
     """The night that --night or --date names (default: the latest), or NotFound."""
-    from limbwatch.errors import NotFound
     from limbwatch.store.nights import refresh_nights
 
     subject = service.records.subject(args.subject)
@@ -325,7 +326,6 @@ def _stores(url: str, *, create: bool = False) -> Iterator[tuple[SampleStore, Re
 
 def _nights(args: argparse.Namespace) -> int:
     """List a subject's nights, newest first: id, date, start, end, hours, status."""
-    from limbwatch.errors import NotFound
     from limbwatch.report import iso_ms
     from limbwatch.store.nights import refresh_nights
 
@@ -348,7 +348,6 @@ def _nights(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     """Store CSV recordings as the subject's nights, analyse them, list them and any warnings."""
     from api.imports import import_recordings
-    from limbwatch.errors import NotFound
     from limbwatch.recording import Side, read_recording_csv
 
     legs: tuple[tuple[Side, Path | None], ...] = (("left", args.left), ("right", args.right))
@@ -447,6 +446,8 @@ def _serve(args: argparse.Namespace) -> int:
                       worker=settings.api.worker, quiet_min=settings.worker.quiet_min,
                       poll_s=settings.worker.poll_s, rules=settings.analysis.rules,
                       default_age_months=settings.analysis.default_age_months,
+                      tls=None if settings.api.tls_cert is None or settings.api.tls_key is None
+                      else (settings.api.tls_cert, settings.api.tls_key),
                       banner=lambda url: [f"Serving {url} (docs at {url}docs)"])
     return 0
 
@@ -466,10 +467,11 @@ def _analysis_service(samples: SampleStore, records: RecordStore,
 def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: int, *,
                   worker: bool, banner: Callable[[str], list[str]],
                   quiet_min: float | None = None, poll_s: float | None = None,
-                  rules: Rules = "wasm2016", default_age_months: float | None = None) -> None:
+                  rules: Rules = "wasm2016", default_age_months: float | None = None,
+                  tls: tuple[Path, Path] | None = None) -> None:
     """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
-    SIGTERM (then exit 0); once it listens, print `banner(url)` line by line. Port 0 takes a
-    free one."""
+    SIGTERM (then exit 0), over HTTPS with `tls` (certificate, key); once it listens, print
+    `banner(url)` line by line. Port 0 takes a free one."""
     import asyncio
     import logging
     import signal
@@ -493,8 +495,10 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
             yield
 
     # log_config=None: uvicorn's records go through the one set-up (text or JSON lines)
+    cert, key = (None, None) if tls is None else tls
     server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                   access_log=False, log_config=None))
+                                   access_log=False, log_config=None, ssl_certfile=cert,
+                                   ssl_keyfile=key))
 
     def on_signal(signum: int) -> None:
         if server.should_exit and signum == signal.SIGINT:
@@ -516,7 +520,7 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
             await asyncio.sleep(0.05)
         if server.started:
             bound = server.servers[0].sockets[0].getsockname()[1]
-            for line in banner(f"http://{host}:{bound}/"):
+            for line in banner(f"{'http' if tls is None else 'https'}://{host}:{bound}/"):
                 print(line, flush=True)
         try:
             await tasks[0]
@@ -546,11 +550,26 @@ def _token(args: argparse.Namespace) -> int:
             print(f"token {args.name}: revoked", file=sys.stderr)
             return 0
         if args.role is None:
-            raise BadInput("token create needs --role caregiver, clinician or admin")
-        if (args.role == "caregiver") != (args.subject is not None):
-            raise BadInput("--subject goes with --role caregiver, and only with it")
-        secret, token = make_token(args.name, args.role, args.subject, time.time())
+            raise BadInput("token create needs --role caregiver, clinician, admin or gateway")
+        subjects = args.subject or []
+        if args.role in ("clinician", "admin") and subjects:
+            raise BadInput(f"--subject does not go with --role {args.role} (a caregiver "
+                           "shares a subject with a clinician)")
+        if args.role == "caregiver" and len(subjects) != 1:
+            raise BadInput("--role caregiver needs one --subject: the child")
+        if args.role == "gateway" and not subjects:
+            raise BadInput("--role gateway needs --subject for each subject it may write")
+        for subject_id in subjects:
+            if records.subject(subject_id) is None:
+                raise NotFound(f"no subject {subject_id!r} (add it first: `limbwatch subject "
+                               f"--id {subject_id}`)")
+        secret, token = make_token(args.name, args.role,
+                                   subjects[0] if args.role == "caregiver" else None,
+                                   time.time())
         records.put_token(token)
+        if args.role == "gateway":
+            for subject_id in subjects:
+                records.put_share(subject_id, token.name)
     print(secret)
     return 0
 

@@ -59,9 +59,9 @@ from limbwatch.clockmodel import ClockModel, ClockSegment
 from limbwatch.errors import LimbwatchError, Unavailable
 from limbwatch.recording import Side
 from limbwatch.simclock import SimClock
-from limbwatch.store.records import DeviceEvent, RecordStore
+from limbwatch.store.records import DeviceEvent, GatewayRecords
 from limbwatch.store.records import SensorStatus as RecordStatus
-from limbwatch.store.samples import Chunk, SampleStore
+from limbwatch.store.samples import Chunk, ChunkSink
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class SensorLink:
     """Keeps one sensor collected all night (see module docstring)."""
 
     def __init__(self, target: SensorTarget, *, backend: Backend, clock: SimClock, spool: Spool,
-                 writer: SpoolWriter, store: SampleStore, state: ClockState,
+                 writer: SpoolWriter, store: ChunkSink, state: ClockState,
                  models: PendingModels, sync_interval_s: float = 300.0,
                  events: Callable[[DeviceEvent], None] | None = None,
                  reset_adapter: Callable[[], Awaitable[None]] | None = None) -> None:
@@ -668,7 +668,7 @@ class Ingester:
     events, and their status."""
 
     def __init__(self, targets: list[SensorTarget], *, backend: Backend, clock: SimClock,
-                 spool: Spool, store: SampleStore, records: RecordStore, state_path: Path,
+                 spool: Spool, store: ChunkSink, records: GatewayRecords, state_path: Path,
                  sync_interval_s: float = 300.0) -> None:
         self.spool, self.store, self.records = spool, store, records
         self.clock = clock

@@ -24,14 +24,16 @@ from limbwatch.config import GatewayConfig
 from limbwatch.errors import BadInput, LimbwatchError, Unavailable
 from limbwatch.logs import setup_logging
 from limbwatch.settings import CONFIG_ENV, config_path, load_settings
-from limbwatch.store.open import open_records, open_samples, records_path
-from limbwatch.store.records import RecordStore, SensorAssignment, Subject
+from limbwatch.store.open import open_gateway_stores, records_path
+from limbwatch.store.records import GatewayRecords, SensorAssignment, Subject
+from limbwatch.store.remote import is_remote
 
 log = logging.getLogger(__name__)
 
 # Real seconds a store call waits for another process's lock before it fails (and is retried):
 # short, so that stopping never waits long on a worker thread.
 STORE_BUSY_S = 1.0
+REGISTER_RETRY_MAX_S = 60.0  # backoff cap, real s, while the store cannot be reached at start
 CLOSE_ADAPTER_S = 1.0  # real seconds to disconnect the sensors and close the adapter at the end
 
 
@@ -39,14 +41,17 @@ CLOSE_ADAPTER_S = 1.0  # real seconds to disconnect the sensors and close the ad
 async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
     """An Ingester wired to the configured backend, spool and store, holding the spool's lock
     (Refused if another gateway has it); closes them all after."""
-    records_path(config.store_url).parent.mkdir(parents=True, exist_ok=True)
+    if not is_remote(config.store_url):
+        records_path(config.store_url).parent.mkdir(parents=True, exist_ok=True)
     config.spool_path.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as held:
         held.enter_context(exclusive(config.spool_path))
-        store = held.enter_context(
-            open_samples(config.store_url, synchronous="FULL", timeout_s=STORE_BUSY_S))
-        records = held.enter_context(open_records(config.store_url, timeout_s=STORE_BUSY_S))
-        register_sensors(records, config)
+        store, records = open_gateway_stores(config.store_url, timeout_s=STORE_BUSY_S)
+        held.callback(store.close)
+        if records is not store:
+            held.callback(records.close)
+        registering = await start_registering(records, config)
+        held.callback(registering.cancel)
         spool = held.enter_context(Spool(config.spool_path))
         backend = Backend()
         close_adapter: Callable[[], Awaitable[None]] | None = None
@@ -72,10 +77,10 @@ async def open_gateway(config: GatewayConfig) -> AsyncIterator[Ingester]:
                     log.warning("the BLE adapter did not close within %g s", CLOSE_ADAPTER_S)
 
 
-def register_sensors(records: RecordStore, config: GatewayConfig) -> None:
+def register_sensors(records: GatewayRecords, config: GatewayConfig) -> None:
     """Record which leg of which subject each configured sensor is on; a subject the record
     store does not know yet is added under its id, in UTC (`limbwatch subject` sets its name,
-    birth date and time zone)."""
+    birth date and time zone; on a central server only its admin can add one)."""
     for subject_id in dict.fromkeys(s.subject for s in config.sensors):
         sensors = tuple(SensorAssignment(s.serial, s.side) for s in config.sensors
                         if s.subject == subject_id)
@@ -84,6 +89,35 @@ def register_sensors(records: RecordStore, config: GatewayConfig) -> None:
             records.put_subject(Subject(subject_id, subject_id, None, "UTC", sensors))
         elif set(known.sensors) != set(sensors):
             records.put_subject(replace(known, sensors=sensors))
+
+
+async def start_registering(records: GatewayRecords, config: GatewayConfig
+                            ) -> asyncio.Future[None]:
+    """`register_sensors` now, or, while the store cannot be reached (a central server not up
+    yet), in the background every 1 s doubling to 60 s (the spool keeps what is collected
+    meanwhile). Anything else it raises: a subject the server does not know, a wrong token."""
+    try:
+        await asyncio.to_thread(register_sensors, records, config)
+    except Unavailable as exc:
+        log.warning("cannot register the sensors yet: %s; collecting meanwhile", exc)
+        return asyncio.ensure_future(_register_later(records, config))
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+async def _register_later(records: GatewayRecords, config: GatewayConfig) -> None:
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await asyncio.to_thread(register_sensors, records, config)
+        except LimbwatchError as exc:
+            delay = min(2 * delay, REGISTER_RETRY_MAX_S)
+            log.warning("cannot register the sensors: %s; again in %.0f s", exc, delay)
+        else:
+            log.info("sensors registered")
+            return
 
 
 async def run_gateway(config: GatewayConfig, stop: asyncio.Event,

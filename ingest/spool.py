@@ -32,7 +32,7 @@ from ingest.aio import first_of
 from ingest.metrics import STORE_WRITE
 from limbwatch.clockmodel import ClockModel
 from limbwatch.errors import BadInput, Damaged, Refused, Unavailable
-from limbwatch.store.samples import Chunk, SampleStore
+from limbwatch.store.samples import Chunk, ChunkSink
 from limbwatch.store.sqlite import chunk_from_row, chunk_row
 from limbwatch.store.sqlite_base import GuardedSqlite
 
@@ -143,7 +143,7 @@ class PendingModels:
             self._models.setdefault(key, model)
 
 
-def _store_batch(store: SampleStore, models: dict[tuple[str, int], ClockModel],
+def _store_batch(store: ChunkSink, models: dict[tuple[str, int], ClockModel],
                  chunks: list[Chunk]) -> None:
     if models:
         store.put_clock_models(models)
@@ -153,7 +153,7 @@ def _store_batch(store: SampleStore, models: dict[tuple[str, int], ClockModel],
 
 async def drain(
     spool: Spool,
-    store: SampleStore,
+    store: ChunkSink,
     *,
     models: PendingModels | None = None,
     batch: int = 500,

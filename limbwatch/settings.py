@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from limbwatch.config import ConfigError, GatewayConfig, SensorEntry
 from limbwatch.errors import BadInput
@@ -86,16 +86,19 @@ class StoreSettings(_Section):
     def _a_store_url(cls, url: str) -> str:
         from limbwatch.store.influx_http import InfluxSettings
         from limbwatch.store.open import is_influx, sqlite_path
+        from limbwatch.store.remote import RemoteSettings, is_remote
 
-        try:
+        try:  # tokens are checked where they are used
             if is_influx(url):
-                InfluxSettings.from_url(url, env={})  # the token is checked where it is used
+                InfluxSettings.from_url(url, env={})
+            elif is_remote(url):
+                RemoteSettings.from_url(url, env={}, need_token=False)
             else:
                 sqlite_path(url)
         except BadInput as exc:
-            raise ValueError(f"{exc} (expected sqlite:PATH, a path, or "
-                             "influxdb://HOST:PORT/BUCKET?api=v1|v2&org=ORG&records=PATH)"
-                             ) from None
+            raise ValueError(f"{exc} (expected sqlite:PATH, a path, "
+                             "influxdb://HOST:PORT/BUCKET?api=v1|v2&org=ORG&records=PATH or, "
+                             "for a gateway, https://SERVER?token_file=PATH)") from None
         return url
 
 
@@ -103,6 +106,19 @@ class ApiSettings(_Section):
     host: NonEmpty = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     worker: bool = True
+    # HTTPS (for gateways and browsers reaching it over a network): PEM certificate chain and
+    # its key; both or neither
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ApiSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("api.tls_cert and api.tls_key go together (HTTPS needs both)")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path}: no such file (api.tls_cert / api.tls_key)")
+        return self
 
 
 class WorkerSettings(_Section):

@@ -23,7 +23,7 @@ KID = Subject("kid", "Kid", None, "UTC",
               (SensorAssignment("LW-left", "left"), SensorAssignment("LW-right", "right")))
 OTHER = Subject("other", "Other", None, "UTC")
 WHO = ("caregiver", "other_caregiver", "clinician_shared", "clinician_unshared", "revoked",
-       "admin")
+       "admin", "gateway")
 
 
 @dataclass
@@ -57,13 +57,15 @@ def build_world(path: Path) -> World:
     (waiting,) = [n for n in refresh_nights(samples, records, KID, NOW) if n.id != night.id]
     roles = {"caregiver": ("caregiver", "kid"), "other_caregiver": ("caregiver", "other"),
              "clinician_shared": ("clinician", None), "clinician_unshared": ("clinician", None),
-             "revoked": ("caregiver", "kid"), "admin": ("admin", None)}
+             "revoked": ("caregiver", "kid"), "admin": ("admin", None),
+             "gateway": ("gateway", None)}
     tokens = {}
     for who, (role, subject) in roles.items():
         secret, token = make_token(who, role, subject, NOW)  # type: ignore[arg-type]
         records.put_token(token)
         tokens[who] = secret
     records.put_share("kid", "clinician_shared")
+    records.put_share("kid", "gateway")  # kid's home gateway
     records.revoke_token("revoked", NOW)
     samples.close()
     records.close()

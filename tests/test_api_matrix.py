@@ -20,23 +20,39 @@ CSV = "time,x,y,z\n" + "".join(f"{1795203000 + i * 0.04:.2f},0,0,1\n" for i in r
 # (method, path, body kind) -> expected status for WHO order plus "none"
 R = 200
 READ = {"none": 401, "caregiver": R, "other_caregiver": 403, "clinician_shared": R,
-        "clinician_unshared": 403, "revoked": 401, "admin": R}
+        "clinician_unshared": 403, "revoked": 401, "admin": R, "gateway": 403}
 
 
 def _night(ok: int) -> dict[str, int]:
     """A night's route: a night the caller may not see is 404 (ids are sequential)."""
-    return {**READ, "other_caregiver": 404, "clinician_unshared": 404,
+    return {**READ, "other_caregiver": 404, "clinician_unshared": 404, "gateway": 404,
             **{k: ok for k in ("caregiver", "clinician_shared", "admin")}}
 
 
 def _write(ok: int, night: bool = False) -> dict[str, int]:
     hidden = 404 if night else 403
     return {**READ, "other_caregiver": hidden, "clinician_unshared": hidden,
-            "clinician_shared": 403, "caregiver": ok, "admin": ok}
+            "gateway": hidden, "clinician_shared": 403, "caregiver": ok, "admin": ok}
+
+
+def _ingest(ok: int) -> dict[str, int]:
+    """A home gateway's route: only the gateway given the subject, and the admin."""
+    return {"none": 401, "revoked": 401, "gateway": ok, "admin": ok,
+            **{k: 403 for k in ("caregiver", "other_caregiver", "clinician_shared",
+                                "clinician_unshared")}}
+
+
+CHUNK = {"subject": "kid", "side": "left", "device": "LW-left", "session": 9, "seq": 0,
+         "t0": 1795203000.0, "dt": 0.02, "counts_per_g": 4096, "ticks": None,
+         "rate_hz": 50, "counts": "AAABAAIA"}  # one sample: 0, 1, 2
+STATUS = {"serial": "LW-left", "subject_id": "kid", "side": "left", "time": 1795203000.0,
+          "connected": True, "battery_pct": 90.0, "last_packet": None, "on_ankle": None,
+          "last_movement": None}
 
 
 ROUTES = [
-    ("GET", "/api/v1/subjects", None, {**READ, "other_caregiver": R, "clinician_unshared": R}),
+    ("GET", "/api/v1/subjects", None, {**READ, "other_caregiver": R, "clinician_unshared": R,
+                                       "gateway": R}),  # (those it may see: none)
     ("GET", "/api/v1/subjects/kid/nights", None, READ),
     ("GET", "/api/v1/nights/{night}", None, _night(R)),
     ("GET", "/api/v1/nights/{night}/report", None, _night(R)),
@@ -53,11 +69,23 @@ ROUTES = [
     ("POST", "/api/v1/subjects/kid/shares", {"token_name": "clinician_unshared"}, _write(201)),
     ("DELETE", "/api/v1/subjects/kid/shares/clinician_shared", None, _write(204)),
     ("GET", "/api/v1/live?once=1", None, {**READ, "other_caregiver": R,
-                                          "clinician_unshared": R}),
+                                          "clinician_unshared": R, "gateway": R}),
     ("POST", "/api/v1/imports", "csv", _write(201)),
     ("DELETE", "/api/v1/session", None, {**READ, "other_caregiver": 204,
                                          "clinician_unshared": 204, "caregiver": 204,
-                                         "clinician_shared": 204, "admin": 204}),
+                                         "clinician_shared": 204, "admin": 204,
+                                         "gateway": 204}),
+    ("GET", "/api/v1/gateway/subjects/kid", None, _ingest(R)),
+    ("PUT", "/api/v1/gateway/subjects/kid/sensors", [{"serial": "LW-left", "side": "left"}],
+     _ingest(204)),
+    ("GET", "/api/v1/gateway/stored-seqs?device=LW-left&session=1", None, _ingest(R)),
+    ("POST", "/api/v1/gateway/chunks", [CHUNK], _ingest(R)),
+    ("PUT", "/api/v1/gateway/clock-models", [{"device": "LW-left", "session": 9, "model": {
+        "segments": [[0, 1795203000.0, 1 / 32768]]}}], _ingest(204)),
+    ("POST", "/api/v1/gateway/device-events", [{"subject": "kid", "side": None,
+                                                "time": 1795203000.0, "kind": "gap",
+                                                "detail": {}}], _ingest(R)),
+    ("POST", "/api/v1/gateway/status", [STATUS], _ingest(R)),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from test_store import T0, leg_chunks
 
 from limbwatch.errors import Conflict, NotFound
 from limbwatch.events import NightEvent
+from limbwatch.store import schema
 from limbwatch.store.nights import refresh_nights
 from limbwatch.store.records import (
     DeviceEvent,
@@ -200,3 +203,31 @@ def test_status_snapshots_have_growing_ids(
     assert [s for _, s in records.statuses_since(first)] == [b, a]
     assert records.statuses_since(0, subjects=["other"]) == [(first + 1, b)]
     assert [i for i, _ in records.statuses_since(0, since_time=T0 + 0.5)] == [first + 1]
+
+
+def test_a_schema_3_store_is_upgraded_in_place_keeping_its_tokens_and_shares(
+        tmp_path: Path) -> None:
+    """Schema 3 did not know the gateway role; opening such a store upgrades it (once, in one
+    transaction) and keeps every token and share."""
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    for statement in schema.TABLES:
+        db.execute(statement.replace(", 'gateway'", ""))
+    db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 3")
+    db.execute("INSERT INTO subjects VALUES ('kid', 'Kid', NULL, 'UTC')")
+    db.execute("INSERT INTO tokens VALUES ('dr', 'clinician', NULL, 'ab', 1.0, NULL)")
+    db.execute("INSERT INTO shares VALUES ('kid', 'dr')")
+    with pytest.raises(sqlite3.IntegrityError):  # what schema 3 refused
+        db.execute("INSERT INTO tokens VALUES ('home', 'gateway', NULL, 'cd', 1.0, NULL)")
+    db.close()
+    with SqliteRecordStore(path) as records:
+        assert records.token("dr") == Token("dr", "clinician", None, "ab", 1.0, None)
+        assert records.shared_subjects("dr") == {"kid"}
+        records.put_token(Token("home", "gateway", None, "cd", 2.0, None))
+        records.put_share("kid", "home")
+        assert records.shared_subjects("home") == {"kid"}
+    with SqliteSampleStore(path, create=False), closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+        assert "tokens_v4" not in {r[0] for r in db.execute("SELECT name FROM sqlite_schema")}

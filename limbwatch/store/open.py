@@ -4,7 +4,8 @@
 token_file=PATH).
 
 Samples and records of the embedded store share one SQLite file; with InfluxDB the records stay
-in SQLite, in the `records` file.
+in SQLite, in the `records` file. A gateway may also write to a central server,
+`https://HOST[:PORT][/PREFIX]?token_file=PATH&ca_file=PATH` (`limbwatch.store.remote`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 from limbwatch.errors import BadInput
 from limbwatch.store.influx import InfluxSampleStore
 from limbwatch.store.influx_http import InfluxSettings
-from limbwatch.store.samples import SampleStore
+from limbwatch.store.records import GatewayRecords
+from limbwatch.store.remote import RemoteSettings, RemoteStore, is_remote
+from limbwatch.store.samples import ChunkSink, SampleStore
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_base import Synchronous
 from limbwatch.store.sqlite_records import SqliteRecordStore
@@ -30,10 +33,13 @@ def sqlite_path(url: str) -> Path:
     """The file of a `sqlite:PATH` URL or plain path; BadInput for any other scheme."""
     if url.startswith("sqlite:"):
         path = url.removeprefix("sqlite:").removeprefix("//")
+    elif is_remote(url):
+        raise BadInput(f"store URL {url!r}: a central server's URL is for gateways (`limbwatch "
+                       "ingest`); this command needs sqlite:PATH or influxdb://...")
     elif "://" in url:
         scheme = url.split("://", 1)[0]
-        raise BadInput(f"store URL {url!r}: unknown scheme {scheme!r} (use sqlite:PATH, a path "
-                       "or influxdb://HOST:PORT/BUCKET?...)")
+        raise BadInput(f"store URL {url!r}: unknown scheme {scheme!r} (use sqlite:PATH, a path, "
+                       "influxdb://HOST:PORT/BUCKET?... or, for a gateway, https://SERVER)")
     else:
         path = url
     if not path:
@@ -58,3 +64,18 @@ def open_samples(url: str, *, create: bool = True, synchronous: Synchronous = "N
 
 def open_records(url: str, *, create: bool = True, timeout_s: float = 5.0) -> SqliteRecordStore:
     return SqliteRecordStore(records_path(url), create=create, timeout_s=timeout_s)
+
+
+def open_gateway_stores(url: str, *, timeout_s: float = 5.0
+                        ) -> tuple[ChunkSink, GatewayRecords]:
+    """A gateway's sample and record stores: those of a local store URL (its SQLite files with
+    synchronous=FULL: the spool forgets what they took), or one `RemoteStore` for both."""
+    if is_remote(url):
+        remote = RemoteStore(RemoteSettings.from_url(url))
+        return remote, remote
+    samples = open_samples(url, synchronous="FULL", timeout_s=timeout_s)
+    try:
+        return samples, open_records(url, timeout_s=timeout_s)
+    except BaseException:
+        samples.close()
+        raise

@@ -28,7 +28,7 @@ NIGHT_SPLIT_HOUR = 12  # local time at which one night ends and the next begins 
 
 Detail = Mapping[str, float | int | str | bool | None]
 
-Role = Literal["caregiver", "clinician", "admin"]
+Role = Literal["caregiver", "clinician", "admin", "gateway"]
 ROLES: tuple[Role, ...] = get_args(Role)
 NoteKind = Literal["feeding", "fever", "medication", "supplement", "shaking_seen",
                    "stopped_when_held", "woke", "other"]
@@ -139,14 +139,27 @@ def night_date(t: float, time_zone: str) -> date:
     return (local - timedelta(hours=NIGHT_SPLIT_HOUR)).date()
 
 
-class RecordStore(Protocol):
-    # subjects
+class GatewayRecords(Protocol):
+    """What a gateway needs of a record store: its subjects' sensors, device events and live
+    status (a local store, or a central server's: `limbwatch.store.remote`)."""
+
     def put_subject(self, subject: Subject) -> None:
         """Create or update a subject and replace its sensor assignments."""
 
-    def subjects(self) -> list[Subject]: ...
-
     def subject(self, subject_id: str) -> Subject | None: ...
+
+    def write_device_events(self, events: Sequence[DeviceEvent]) -> None:
+        """Append events, all or none."""
+
+    def put_status(self, statuses: Sequence[SensorStatus]) -> int:
+        """Append snapshots (all or none); the id of the last one (ids only ever grow)."""
+
+    def close(self) -> None: ...
+
+
+class RecordStore(GatewayRecords, Protocol):
+    # subjects
+    def subjects(self) -> list[Subject]: ...
 
     # nights
     def upsert_night(self, subject_id: str, day: date, start: float, end: float, chunks: int,
@@ -182,9 +195,6 @@ class RecordStore(Protocol):
         """(algorithm_version, report JSON) of the stored report, None before the first."""
 
     # device events
-    def write_device_events(self, events: Sequence[DeviceEvent]) -> None:
-        """Append events, all or none."""
-
     def device_events(self, subject: str, start: float, end: float) -> list[DeviceEvent]:
         """The subject's events with start <= time < end, in time (then write) order."""
 
@@ -208,7 +218,8 @@ class RecordStore(Protocol):
         """Revoke a token (NotFound if there is none of that name); its shares go too."""
 
     def put_share(self, subject_id: str, token_name: str) -> None:
-        """Let the clinician token `token_name` read the subject (again: no change)."""
+        """Let the clinician token `token_name` read the subject, or the gateway token write
+        it (again: no change)."""
 
     def delete_share(self, subject_id: str, token_name: str) -> None:
         """NotFound if the subject was not shared with that token."""
@@ -223,13 +234,9 @@ class RecordStore(Protocol):
         """The subject's notes with start <= time < end, oldest first."""
 
     # live status
-    def put_status(self, statuses: Sequence[SensorStatus]) -> int:
-        """Append snapshots (all or none); the id of the last one (ids only ever grow)."""
-
     def statuses_since(self, after_id: int, *, since_time: float | None = None,
                        subjects: Sequence[str] | None = None
                        ) -> list[tuple[int, SensorStatus]]:
         """(id, snapshot) with id > after_id (and time >= since_time), of `subjects` (default
         all), by id."""
 
-    def close(self) -> None: ...

@@ -63,27 +63,38 @@ class Extent:
     chunks: int  # how many chunks: grows when a backfill fills a gap
 
 
-class SampleStore(Protocol):
+class ChunkSink(Protocol):
+    """What a gateway needs of a sample store: to write chunks and clock models, and to know
+    what it has (a local store, or a central server's: `limbwatch.store.remote`)."""
+
     def write_chunks(self, chunks: Sequence[Chunk]) -> None:
         """Store chunks, all or none; chunks already stored are skipped, and one whose key is
         stored with other contents is kept apart (`conflicts`). StoreUnavailable."""
 
+    def put_clock_models(self, models: Mapping[tuple[str, int], ClockModel]) -> None:
+        """Store the newest clock model of each (device, session). StoreUnavailable."""
+
+    def stored_seqs(self, device: str, session: int) -> list[int]:
+        """Every packet seq stored for a device session, ascending (to resume after a restart)."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
+class SampleStore(ChunkSink, Protocol):
     def read_samples(self, subject: str, side: Side, start: float, end: float) -> Samples:
         """All samples of a leg with start <= time < end, their times from the stored clock
         model of their session when there is one; damaged chunks are skipped and counted in
         `Samples.damaged`."""
-
-    def put_clock_models(self, models: Mapping[tuple[str, int], ClockModel]) -> None:
-        """Store the newest clock model of each (device, session). StoreUnavailable."""
 
     def conflicts(self) -> list[Chunk]:
         """Chunks that arrived under a stored key with other contents, kept apart."""
 
     def extent(self, subject: str, start: float = ..., end: float = ...) -> Extent | None:
         """The subject's data with start <= chunk start < end (default: all), None if none."""
-
-    def stored_seqs(self, device: str, session: int) -> list[int]:
-        """Every packet seq stored for a device session, ascending (to resume after a restart)."""
 
     def devices(self, subject: str | None = None) -> list[str]:
         """The sensors with chunks stored (of `subject`, or of everyone), sorted."""
@@ -94,12 +105,6 @@ class SampleStore(Protocol):
     def read_chunks(self, device: str) -> list[Chunk]:
         """Every chunk of a sensor in (session, seq) order, timed like `read_samples` (checks,
         migration)."""
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, *exc_info: object) -> None: ...
 
 
 @runtime_checkable
