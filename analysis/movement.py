@@ -36,6 +36,15 @@ CHANGE_FACTOR = 3.0  # the change signal's threshold for "still moving" = its fl
 # tuning nights (jerk_clusters seeds 1-2): sustained LMs never fall quiet for 0.15 s.
 JERK_REST_S = 0.15
 JERK_PEAK_FACTOR = 3.0
+# The onset is searched on the magnitude from half the envelope window before the envelope's
+# crossing, where the noise alone crosses the onset threshold now and then (3-axis noise of
+# sigma 3 mg against an onset of ~10 mg). It is the first sample above the threshold that is
+# joined to the movement, i.e. to the first such sample at or after the crossing, by samples
+# above the threshold less than ONSET_JOIN_S apart. A lone noise sample 0.1-0.2 s before the
+# movement had put the onset that much early and made jerks of 0.35-0.4 s "LMs" of 0.5 s
+# (issue 9: every false LM on healthy_infant seeds 1-2); a weak LM, hovering near the threshold,
+# keeps its first crossings.
+ONSET_JOIN_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +140,8 @@ def detect(env: np.ndarray, mag: np.ndarray, chg: np.ndarray, fs: float,
     """All movements on one leg, of any duration (see module docstring).
 
     Found on the envelope `env`, whose window widens a movement by half its width at each end;
-    the onset is then placed on the first sample of the magnitude `mag` above the onset threshold,
+    the onset is then placed on the first sample of the magnitude `mag` above the onset threshold
+    that is joined to the movement (`ONSET_JOIN_S`),
     and the offset after the last sample whose change `chg` is still above noise (the filtered
     magnitude decays for a while after the leg stops).
     """
@@ -161,7 +171,14 @@ def detect(env: np.ndarray, mag: np.ndarray, chg: np.ndarray, fs: float,
     half = round(ENVELOPE_S * fs / 2)
     inst = np.flatnonzero(mag > thr.onset)
     if inst.size:
-        first = inst[np.minimum(np.searchsorted(inst, start - half), inst.size - 1)]
+        # Each sample above the threshold, with the first sample of its chain (steps < join).
+        new = np.concatenate(([True], np.diff(inst) >= max(1, round(ONSET_JOIN_S * fs))))
+        chain = inst[np.flatnonzero(new)][np.cumsum(new) - 1]
+        k_at = np.minimum(np.searchsorted(inst, start), inst.size - 1)
+        k_lo = np.minimum(np.searchsorted(inst, start - half), inst.size - 1)
+        joined = np.maximum(chain[k_at], inst[k_lo])
+        lone = inst[k_lo]  # no sample above the threshold from the crossing on: the old rule
+        first = np.where((inst[k_at] >= start) & (inst[k_at] < start + half), joined, lone)
         start = np.where((first >= start - half) & (first < start + half), first, start)
     # The magnitude's tail after the leg stops: half the window plus the filter's decay from the
     # movement's peak to the offset level; the offset moves back by at most that much.

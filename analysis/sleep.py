@@ -5,13 +5,15 @@ every movement as evidence of wake. At the ankle, in children with periodic limb
 turns PLM series into "wake". Here a wake period can only start from movement outside PLM series
 (brief jerks and tremor never count): per epoch, that moving share of the most active leg is
 smoothed with the Oakley/Actiware weights (1/25, 1/5, 1, 1/5, 1/25), and at least
-`MIN_SEED_EPOCHS` epochs above `WAKE_SEED` start a wake period (each movement of at most an
-epoch counted whole in the epoch of its midpoint, `analysis.night._within_epochs`, so the
-epoch grid's phase does not decide). It then extends over the neighbouring epochs whose 2.5-min
-share of any leg movement stays above `WAKE_REGION`, trimmed to begin and end with an epoch that
-has movement (the centred window reaches past it: on broken nights every awakening was an epoch
-too long at each end, issue 9). So a PLM
-series alone never makes wake, quiet moments inside a waking period stay wake, one long movement
+`MIN_SEED_EPOCHS` epochs above `WAKE_SEED` start a wake period (one is enough where the 2.5-min
+share of any leg movement exceeds `WAKE_DENSE` in two neighbouring epochs: a turn-over in quiet
+sleep is not dense, a short awakening whose voluntary movements partly fall into PLM-like runs
+is; each movement of at most an epoch counted whole in the epoch of its midpoint,
+`analysis.night._within_epochs`, so the epoch grid's phase does not decide). It then extends
+over the neighbouring epochs whose 2.5-min share of any leg movement stays above `WAKE_REGION`,
+trimmed to begin and end with an epoch that has movement (the centred window reaches past it: on
+broken nights every awakening was an epoch too long at each end, issue 9). So a PLM series
+alone never makes wake, quiet moments inside a waking period stay wake, one long movement
 in sleep (turning over) does not wake, and a waking child's voluntary movements, which can be
 spaced like a PLM series, are not taken for one. Sleep runs shorter than `MIN_SLEEP_RUN`
 epochs between wake (or between wake and the end of the recording) are rescored wake, in the
@@ -44,6 +46,10 @@ WAKE_SEED = 0.3  # Oakley-smoothed moving share that starts a wake period
 WAKE_REGION = 0.12  # moving share over `REGION_EPOCHS` that a wake period extends through
 REGION_EPOCHS = 5  # 2.5 min
 MIN_SEED_EPOCHS = 2  # one long movement (turning over) is not waking up
+WAKE_DENSE = 0.2  # 2.5-min moving share (any movement) in 2+ epochs: one seed epoch suffices
+# (set on the tuning nights, issue 9: short awakenings whose voluntary movements partly formed
+# PLM-like runs had one seed epoch and were read as sleep, their movements as PLMS; sleep that
+# dense, severe PLMS around a turn-over, still needs that seed: a movement outside PLM series)
 MIN_SLEEP_RUN = 4  # epochs; shorter sleep runs between wake become wake
 ONSET_STILL_S = 150.0  # first stillness that ends settling: > the 90-s longest IMI of a PLM
 # series (WASM 2016), and longer than the pauses between settling kicks on the tuning nights
@@ -51,7 +57,8 @@ MIN_DATA_SHARE = 0.5  # of an epoch, for it to be scored
 MIN_AWAKENING_EPOCHS = 2  # a wake bout of >= 1 min after sleep onset counts as an awakening
 METHOD = (
     "ankle movement; wake starts where the Oakley-weighted share of movement outside PLM series "
-    f"exceeds {WAKE_SEED:.2f} in {MIN_SEED_EPOCHS}+ epochs and extends while the 2.5-min share "
+    f"exceeds {WAKE_SEED:.2f} in {MIN_SEED_EPOCHS}+ epochs (1 where the 2.5-min share of any "
+    f"movement exceeds {WAKE_DENSE:.2f}) and extends while the 2.5-min share "
     f"of any leg movement exceeds {WAKE_REGION:.2f}, from and to an epoch with movement; sleep "
     f"runs under {MIN_SLEEP_RUN / 2:g} min between wake rescored wake"
 )
@@ -80,8 +87,13 @@ def score(evidence_s: np.ndarray, moving_s: np.ndarray, data_share: np.ndarray, 
     local = np.convolve(share(moving_s), window, mode="same")
     wake = np.zeros(scored.size, dtype=bool)
     still = share(moving_s) <= 0.0
+    dense = local > WAKE_DENSE
+    dense2 = np.zeros_like(dense)  # dense in two neighbouring epochs
+    dense2[1:] = dense[1:] & dense[:-1]
+    dense2[:-1] |= dense2[1:]
     for s, e in zip(*runs(local > region_threshold), strict=True):
-        if np.count_nonzero(seed[s:e]) >= min_seeds:
+        need = 1 if dense2[s:e].any() else min_seeds
+        if np.count_nonzero(seed[s:e]) >= need:
             while s < e and still[s]:  # the 2.5-min window reaches past the movement: a wake
                 s += 1  # period starts and ends with an epoch that has movement in it
             while e > s and still[e - 1]:
