@@ -51,6 +51,7 @@ bench-speed: $(VENV)/.installed
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_store.py
+	$(PY) bench/bench_remote.py
 
 bench-influx: $(VENV)/.installed
 	@command -v influxd >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq influxdb)

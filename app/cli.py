@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from limbwatch.settings import Settings
     from limbwatch.store.records import NightRecord, RecordStore
     from limbwatch.store.samples import SampleStore
+    from limbwatch.store.sqlite_base import Synchronous
     from worker.service import AnalysisService
 
 def exit_code(exc: Exception) -> int | None:
@@ -315,11 +316,12 @@ def _date(text: str) -> date:
 
 
 @contextmanager
-def _stores(url: str, *, create: bool = False) -> Iterator[tuple[SampleStore, RecordStore]]:
+def _stores(url: str, *, create: bool = False, synchronous: Synchronous = "NORMAL"
+            ) -> Iterator[tuple[SampleStore, RecordStore]]:
     """The sample and record stores of a store URL (which must exist unless `create`)."""
     from limbwatch.store.open import open_records, open_samples
 
-    with open_samples(url, create=create) as samples, \
+    with open_samples(url, create=create, synchronous=synchronous) as samples, \
             open_records(url, create=create) as records:
         yield samples, records
 
@@ -441,7 +443,9 @@ def _serve(args: argparse.Namespace) -> int:
         "api.port": ("--port", args.port),
         "api.worker": ("--no-worker", False if args.no_worker else None),
         "worker.quiet_min": ("--quiet-min", args.quiet_min)})
-    with _stores(settings.store.url, create=True) as (samples, records):
+    # FULL: a home gateway forgets the chunks the server took (and an import its file), so
+    # an SQLite commit must survive a power cut
+    with _stores(settings.store.url, create=True, synchronous="FULL") as (samples, records):
         _serve_stores(samples, records, settings.api.host, settings.api.port,
                       worker=settings.api.worker, quiet_min=settings.worker.quiet_min,
                       poll_s=settings.worker.poll_s, rules=settings.analysis.rules,
