@@ -142,6 +142,10 @@ class Backend:
     reset: Callable[[], Awaitable[None]] | None = None
 
 
+KEEP_SESSIONS = 2  # sensor sessions whose syncs the gateway keeps: the current one, and the
+# one before, whose last chunks may still wait in the spool for their clock model
+
+
 class ClockState:
     """Clock syncs per (device, session), kept in a JSON file replaced atomically.
 
@@ -165,10 +169,15 @@ class ClockState:
         return [(key.rsplit("/", 1)[0], int(key.rsplit("/", 1)[1])) for key in self._data]
 
     def snapshot(self, device: str, session: int, clock: DeviceClock) -> tuple[int, str]:
-        """Take in `clock`'s syncs; (version, file text) for `write`."""
-        self._data[f"{device}/{session}"] = [
-            [seq, s.ticks, s.sent, s.received] for seq, s in clock.syncs()
-        ]
+        """Take in `clock`'s syncs, keeping the KEEP_SESSIONS sessions of the device synced
+        last (the file would otherwise grow by every night's session); (version, file text)
+        for `write`."""
+        key = f"{device}/{session}"
+        self._data.pop(key, None)  # re-inserted last: the order is that of the latest sync
+        self._data[key] = [[seq, s.ticks, s.sent, s.received] for seq, s in clock.syncs()]
+        kept = [k for k in self._data if k.rsplit("/", 1)[0] == device]
+        for old in kept[:-KEEP_SESSIONS]:
+            del self._data[old]
         self._version += 1
         return self._version, json.dumps(self._data)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ingest import clock as clock_module
+from ingest.central import ClockState
 from ingest.clock import (
     MAX_DRIFT_PPM,
     MAX_ENVELOPE_POINTS,
@@ -316,3 +318,17 @@ def test_an_hour_of_packets_refits_rarely(monkeypatch: pytest.MonkeyPatch) -> No
             clock.to_utc(device_ticks(s, 10.0, 0), seq)
             del k
     assert calls < 0.1 * 3600 / 0.76
+
+
+def test_the_gateway_keeps_the_syncs_of_a_sensors_two_latest_sessions(tmp_path: Path) -> None:
+    """A sensor starts a new session most nights: only the current one and the one before
+    (whose chunks may still be in the spool) stay in the state file."""
+    state = ClockState(tmp_path / "spool-clock.json")
+    clock = DeviceClock()
+    clock.add_sync(1000, 10.0, 10.02)
+    for session in (1, 2, 3, 2, 4):
+        state.write(*state.snapshot("LW1", session, clock))
+    state.write(*state.snapshot("LW2", 1, clock))
+    again = ClockState(tmp_path / "spool-clock.json")
+    assert again.sessions() == [("LW1", 2), ("LW1", 4), ("LW2", 1)]
+    assert again.load("LW1", 4).syncs() == clock.syncs()
