@@ -53,7 +53,7 @@ from bleak_retry_connector import establish_connection
 from ingest.aio import first_of
 from ingest.clock import DeviceClock, Sync
 from ingest.spool import PendingModels, Spool, drain
-from ingest.writer import SpoolWriter
+from ingest.writer import MAX_QUEUED, SpoolWriter
 from limbwatch import wire
 from limbwatch.clockmodel import ClockModel, ClockSegment
 from limbwatch.errors import LimbwatchError, Unavailable
@@ -232,6 +232,8 @@ class SensorLink:
         self._emit = events or (lambda e: None)
         self._session: _Session | None = None
         self._buffer: list[Chunk] = []
+        self._forgotten: set[int] = set()  # seqs received during this backfill but forgotten
+        # for want of room in the spool writer: not lost, fetched again
         # op -> the pending request's reply and the sim UTC when it arrived
         self._replies: dict[wire.Op, asyncio.Future[tuple[wire.Reply, float]]] = {}
         self._sync_wanted = asyncio.Event()
@@ -455,10 +457,11 @@ class SensorLink:
 
     async def _backfill(self, client: BleakClient, first: int, last: int,
                         dropped: asyncio.Event) -> None:
+        self._forgotten.clear()
         reply, _ = await self._ask(client, wire.command(wire.Op.BACKFILL, first, last), dropped,
                                    progress=lambda: self._heard)
         s = self._require()
-        still = [q for q in range(first, last + 1) if q in s.missing]
+        still = [q for q in range(first, last + 1) if q in s.missing and q not in self._forgotten]
         if reply.result == wire.Result.NOT_IN_FLASH or still:
             for q in still:
                 del s.missing[q]
@@ -620,7 +623,9 @@ class SensorLink:
             if s is not None and chunk.session == s.session:
                 s.have.discard(chunk.seq)
                 s.missing[chunk.seq] = noticed
+                self._forgotten.add(chunk.seq)
         self.status.packets -= len(batch)
+        self.status.gaps_open = 0 if s is None else len(s.missing)
         log.info("%s: the spool writer is full; %d packets are left in the sensor's flash",
                  self.target.name, len(batch), extra=self._about)
 
@@ -678,10 +683,10 @@ class Ingester:
 
     def __init__(self, targets: list[SensorTarget], *, backend: Backend, clock: SimClock,
                  spool: Spool, store: ChunkSink, records: GatewayRecords, state_path: Path,
-                 sync_interval_s: float = 300.0) -> None:
+                 sync_interval_s: float = 300.0, max_queued: int = MAX_QUEUED) -> None:
         self.spool, self.store, self.records = spool, store, records
         self.clock = clock
-        self.writer = SpoolWriter(spool)
+        self.writer = SpoolWriter(spool, max_queued=max_queued)  # shared by the links
         self._events: list[DeviceEvent] = []
         state = ClockState(state_path)
         self.models = PendingModels()
