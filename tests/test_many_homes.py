@@ -33,7 +33,7 @@ from limbwatch.store.samples import Chunk, StoreUnavailable
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
 
-SPEED = 120.0  # the 30-min night of RIG in 15 real s
+SPEED = 240.0  # the 30-min night of RIG in 7.5 real s
 QUIET_MIN = 0.1
 
 
@@ -64,7 +64,7 @@ class Central:
     def serve(self, log: Path) -> subprocess.Popen[str]:
         cert, key = self.folder / "server.pem", self.folder / "server.key"
         env = {**os.environ, "LIMBWATCH_API_TLS_CERT": str(cert),
-               "LIMBWATCH_API_TLS_KEY": str(key)}
+               "LIMBWATCH_API_TLS_KEY": str(key), "LIMBWATCH_WORKER_POLL_S": "1"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--store", self.store, "--port",
              str(self.port), "--quiet-min", str(QUIET_MIN)], env=env, text=True,
