@@ -6,6 +6,7 @@ HTTP equals the analysis of the same stored samples."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -25,7 +26,8 @@ from limbwatch.store.migrate import migrate
 from limbwatch.store.nights import night_recordings
 from limbwatch.store.open import is_influx, open_records, open_samples
 
-QUIET_MIN = 0.1  # 6 real s without new data ends the night (the worker polls every 10 s)
+QUIET_MIN = 0.1  # 6 real s without new data ends the night
+POLL_S = 1.0  # the analysis service's rounds (default 10 s): the test waits less for one
 
 
 def cli(*args: str, **kwargs: object) -> subprocess.Popen[str]:
@@ -53,7 +55,7 @@ def wait_until_ready(api: httpx.Client, subject: str, deadline: float) -> dict[s
             night = nights.json()["nights"][0]
             if night["status"] == "ready":
                 break
-        time.sleep(2.0)
+        time.sleep(0.5)
     return night
 
 
@@ -76,7 +78,8 @@ def test_sensors_to_report_over_http_without_manual_steps(tmp_path: Path, store_
             [sys.executable, "-m", "app.cli", "token", "create", "--store", str(db), "--role",
              "admin", "--name", "ops"], capture_output=True, text=True, check=True).stdout.strip()
         serve = cli("serve", "--store", str(db), "--port", "0", "--quiet-min", str(QUIET_MIN),
-                    stdout=subprocess.PIPE, stderr=log)
+                    stdout=subprocess.PIPE, stderr=log,
+                    env={**os.environ, "LIMBWATCH_WORKER_POLL_S": str(POLL_S)})
         procs.append(serve)
         assert serve.stdout is not None
         url = serve.stdout.readline().split()[1]
