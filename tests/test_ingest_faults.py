@@ -181,7 +181,7 @@ def test_simulator_killed_restarted_and_frozen_loses_nothing(tmp_path: Path) -> 
         deadline = time.time() + 40
         while time.time() < deadline and [k for _, k, _, _ in night.events()].count(
                 "reconnected") < 4:
-            time.sleep(1.0)
+            time.sleep(0.25)
         assert ingest.poll() is None
         stopped_in = stop(ingest, night.log)
     finally:
@@ -237,7 +237,8 @@ def test_full_spool_disk_then_freed_second_gateway_refused_damaged_chunk_skipped
     assert kept > 0  # it kept what fitted meanwhile
     assert second.returncode == 5, second.stderr
     assert f"in use by another gateway (pid {ingest.pid}" in second.stderr
-    assert_every_sample_stored_once(night.checks(), night.log)
+    checks = night.checks()
+    assert_every_sample_stored_once(checks, night.log)
 
     db = tmp_path / "store.db"  # a stored chunk damaged on disk, one byte flipped
     with closing(sqlite3.connect(db)) as other, other:
@@ -248,5 +249,5 @@ def test_full_spool_disk_then_freed_second_gateway_refused_damaged_chunk_skipped
                       (bytes([blob[0] ^ 1]) + blob[1:], seq))
     with SqliteSampleStore(db, create=False) as store:
         got = store.read_samples("kid", "left", START - 600, START + 86400)
-        assert got.damaged == 1 and got.time.size == night.checks()["left"].taken - len(blob) // 6
+        assert got.damaged == 1 and got.time.size == checks["left"].taken - len(blob) // 6
         assert [c.seq for c in store.read_chunks("LW0011L")].count(seq) == 0
