@@ -5,7 +5,6 @@ each analysed by the analysis service once its data is in, as on the morning aft
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -48,9 +47,8 @@ def _chunks(subject: Subject, scenario: str, seed: int, start: float, hours: flo
     out = []
     for side in SIDES:
         if side in sim.legs:
-            out += [dataclasses.replace(c, subject=subject.id, device=serial[side],
-                                        session=session)
-                    for c in sim_chunks(sim.legs[side], side)]
+            out += sim_chunks(sim.legs[side], side, subject=subject.id, device=serial[side],
+                              session=session)
     return out
 
 

@@ -29,6 +29,8 @@ from limbwatch.store.nights import night_recordings
 from limbwatch.store.open import open_records, open_samples
 
 QUIET_MIN = 0.1
+STARTED = "analysing the nights of"  # the worker's first line
+POLL_S = 1.0  # the worker's rounds (default 10 s)
 
 
 class Stack:
@@ -95,7 +97,8 @@ def test_killing_each_service_in_turn_loses_and_repeats_nothing(influxd: Influxd
     stack = Stack(tmp_path, {
         "gateway": ["ingest", "--config", str(tmp_path / "gateway.toml"), "--metrics-port",
                     str(metrics_port)],
-        "worker": ["worker", "--store", url, "--quiet-min", str(QUIET_MIN)],
+        "worker": ["worker", "--store", url, "--quiet-min", str(QUIET_MIN), "--poll-s",
+                   str(POLL_S)],
         "api": ["serve", "--store", url, "--no-worker", "--port", "0"],
     })
     night_end = anchor + 1800 / SPEED
@@ -127,7 +130,11 @@ def test_killing_each_service_in_turn_loses_and_repeats_nothing(influxd: Influxd
         assert night is not None and night["status"] == "ready", (night, stack.log("worker"))
         stack.kill("worker")  # once more after the report: a restart repeats no finished work
         stack.start("worker")
-        time.sleep(12.0)  # longer than one poll of the worker (10 s)
+        deadline = time.time() + 60
+        while stack.log("worker").count(STARTED) < 3 and time.time() < deadline:
+            time.sleep(0.2)  # the third start (the first round follows at once)
+        assert stack.log("worker").count(STARTED) == 3, stack.log("worker")[-3000:]
+        time.sleep(3 * POLL_S)  # a few rounds of the restarted worker
         served = api.get(f"/api/v1/nights/{night['id']}/report").json()
     finally:
         stack.stop_all()

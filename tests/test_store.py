@@ -276,16 +276,18 @@ def test_closed_store_is_unavailable(tmp_path: Path) -> None:
         s.extent("kid")
 
 
-def sim_chunks(leg: LegSignal, side: Side, per_chunk: int = 39) -> list[Chunk]:
+def sim_chunks(leg: LegSignal, side: Side, per_chunk: int = 39, *, subject: str = "kid",
+               device: str | None = None, session: int = 1) -> list[Chunk]:
     """A simulated leg as the ingester would store it: counts, in chunks of consecutive samples
-    (split at lost packets), dt = 1 / fs."""
+    (split at lost packets), dt = 1 / fs; from `device` (default LW-<side>) of `subject`."""
     counts = np.rint(leg.accel.astype(np.float64) * leg.counts_per_g).astype(np.int16)
     breaks = np.flatnonzero(np.diff(leg.time) > 1.5 / leg.fs) + 1
     chunks: list[Chunk] = []
     for run in np.split(np.arange(len(leg.time)), breaks):
         for part in np.split(run, np.arange(per_chunk, len(run), per_chunk)):
-            chunks.append(Chunk("kid", side, f"LW-{side}", 1, len(chunks), float(leg.time[part[0]]),
-                                1 / leg.fs, counts[part], leg.counts_per_g))
+            chunks.append(Chunk(subject, side, device or f"LW-{side}", session, len(chunks),
+                                float(leg.time[part[0]]), 1 / leg.fs, counts[part],
+                                leg.counts_per_g))
     return chunks
 
 
