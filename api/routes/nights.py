@@ -13,6 +13,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Ctx, ReadNight, ReadSubject, WriteNight, WriteSubject
 from api.encoding import accepts_gzip, gzip_bytes, json_bytes
@@ -126,12 +127,13 @@ async def report(request: Request, ctx: Ctx, night: ReadNight) -> Response:
 
 
 @router.get("/nights/{night_id}/events", response_model=list[EventOut])
-def events(request: Request, ctx: Ctx, night: ReadNight,
-           type: Annotated[list[EventKind] | None, Query()] = None,
-           start: TimeQuery = None, end: TimeQuery = None) -> Response:
+async def events(request: Request, ctx: Ctx, night: ReadNight,
+                 type: Annotated[list[EventKind] | None, Query()] = None,
+                 start: TimeQuery = None, end: TimeQuery = None) -> Response:
     """The night's events by start; `type` (repeatable) keeps only those kinds; journal notes
     of the night (noon to noon local) are events of type `journal`. An answer is made once
-    while the records do not change."""
+    (in a worker thread) while the records do not change; a kept one is served from the
+    event loop without a thread hop."""
     a, b = _span(start, end, -math.inf, math.inf)
     kinds = None if type is None else sorted(set(type))
     gzipped = accepts_gzip(request)
@@ -139,9 +141,10 @@ def events(request: Request, ctx: Ctx, night: ReadNight,
     changes = ctx.records.changes()
     body = ctx.bodies.get(key, changes, gzipped)
     if body is None:
-        body = JSONResponse(None).render(_events(ctx, night, kinds, a, b))
-        if gzipped:
-            body = gzip_bytes(body)
+        def make() -> bytes:
+            made = JSONResponse(None).render(_events(ctx, night, kinds, a, b))
+            return gzip_bytes(made) if gzipped else made
+        body = await run_in_threadpool(make)
         ctx.bodies.put(key, changes, gzipped, body)
     return json_bytes(body, gzipped)
 
@@ -168,11 +171,11 @@ def _events(ctx: Ctx, night: NightRecord, kinds: list[EventKind] | None, a: floa
 
 
 @router.get("/nights/{night_id}/signal", response_model=SignalOut)
-def signal(request: Request, ctx: Ctx, night: ReadNight, side: Side, start: TimeQuery = None,
-           end: TimeQuery = None,
-           points: Annotated[int, Query(ge=1, description="at most the service's cap "
-                                        "(5000); more is served as the cap")] = 1000
-           ) -> Response:
+async def signal(request: Request, ctx: Ctx, night: ReadNight, side: Side,
+                 start: TimeQuery = None, end: TimeQuery = None,
+                 points: Annotated[int, Query(ge=1, description="at most the service's cap "
+                                              "(5000); more is served as the cap")] = 1000
+                 ) -> Response:
     """One leg's acceleration over [start, end) (default: the whole night), min/max per bucket
     in at most `points` equal time buckets; empty buckets are left out. Answers are kept a
     while (`api.signal.WindowCache`) while the night's data does not change."""
@@ -188,10 +191,16 @@ def signal(request: Request, ctx: Ctx, night: ReadNight, side: Side, start: Time
                                                1))
         return window_json(side, iso_ms_array(t), lows, highs)
 
-    if not accepts_gzip(request):
-        return json_bytes(ctx.windows.made(key, make), gzipped=False)
-    packed = ctx.windows.made((*key, "gzip"), lambda: gzip_bytes(ctx.windows.made(key, make)))
-    return json_bytes(packed, gzipped=True)
+    gzipped = accepts_gzip(request)
+    wanted = (*key, "gzip") if gzipped else key
+    body = ctx.windows.get(wanted)  # kept: served from the event loop, no thread hop
+    if body is None:
+        def made() -> bytes:
+            if not gzipped:
+                return ctx.windows.made(key, make)
+            return ctx.windows.made(wanted, lambda: gzip_bytes(ctx.windows.made(key, make)))
+        body = await run_in_threadpool(made)  # reading and decimating: not in the loop
+    return json_bytes(body, gzipped)
 
 
 @router.post("/nights/{night_id}/reanalyze", status_code=202, response_model=Accepted)
