@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from limbwatch.errors import BadInput, LimbwatchError, Unavailable
 
 if TYPE_CHECKING:
-    import asyncio
     import socket
 
     from analysis.plm import Rules
@@ -508,7 +507,9 @@ def _listen(host: str, port: int) -> socket.socket:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP said, not left 0: asyncio sets TCP_NODELAY only on sockets that say it, and
+    # without it an answer's header and body segments wait for the client's delayed ACK (40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -597,18 +598,9 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
         if not server.started:
             raise Unavailable(f"cannot listen on {host}:{port} (is the port in use?)")
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(run())
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop where it is installed (uvicorn[standard] brings it, but uvicorn
-    picks it only in its own `run`, which `serve` does not use), else asyncio's default."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    # asyncio's own loop, not uvloop (which uvicorn[standard] installs): with uvloop the same
+    # requests/s, but p99 often 3-5x (README Benchmarks, 2026-12-02)
+    asyncio.run(run())
 
 
 def _token(args: argparse.Namespace) -> int:
