@@ -131,3 +131,15 @@ def test_serve_with_two_workers_stops_both_and_leaves_none_behind(world: World,
             if serve.poll() is None:
                 serve.kill()
                 serve.wait()
+
+
+def test_the_listening_socket_says_tcp() -> None:
+    """asyncio sets TCP_NODELAY only on a socket whose protocol is IPPROTO_TCP; with 0 there,
+    every answer's body waited for the client's delayed ACK (about 40 ms a request)."""
+    from app.cli import _listen
+
+    sock = _listen("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
