@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from api.encoding import Bodies
 from api.signal import WindowCache
 from limbwatch.store.records import RecordStore
 from limbwatch.store.samples import SampleStore
@@ -34,6 +35,7 @@ class Context:
     now: Callable[[], float]
     settings: Settings = field(default_factory=Settings)
     windows: WindowCache = field(default_factory=WindowCache)  # signal answers served lately
+    bodies: Bodies = field(default_factory=Bodies)  # report and events answers
 
 
 async def context(request: Request) -> Context:

@@ -57,8 +57,8 @@ class LatencyMiddleware:
             nonlocal observed
             if not observed:
                 observed = True
-                HTTP_LATENCY.labels(route_template(scope), scope["method"],
-                                    str(status)).observe(time.perf_counter() - start)
+                _series(route_template(scope), scope["method"], status).observe(
+                    time.perf_counter() - start)
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -72,6 +72,18 @@ class LatencyMiddleware:
             await self.app(scope, receive, sending)
         finally:
             observe()  # an exception, or a client gone before the end of the body
+
+
+_SERIES: dict[tuple[str, str, int], Any] = {}
+
+
+def _series(route: str, method: str, status: int) -> Any:
+    """`HTTP_LATENCY.labels(...)`, looked up once per series (it costs some microseconds)."""
+    key = (route, method, status)
+    found = _SERIES.get(key)
+    if found is None:
+        found = _SERIES[key] = HTTP_LATENCY.labels(route, method, str(status))
+    return found
 
 
 def route_template(scope: dict[str, Any] | Scope) -> str:

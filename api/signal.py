@@ -4,10 +4,11 @@ however far out the view is (M4/min-max; `../shared/notes/surfaces.md`)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,17 @@ def iso_ms_array(unix_s: npt.NDArray[np.float64]) -> list[str]:
     return [f"{text}Z" for text in np.datetime_as_string(ms, unit="ms")]
 
 
+def window_json(side: str, times: list[str], lows: npt.NDArray[np.float32],
+                highs: npt.NDArray[np.float32]) -> bytes:
+    """The signal answer's JSON, compact: values in g to 4 decimals (finer than a count of the
+    sensor's 2048 per g, so no two counts merge), rounded in float64 so that each is written as
+    the short decimal it is (float32 -> Python float would print 0.98730003833770752)."""
+    return json.dumps({"side": side, "time": times,
+                       "min": np.round(lows.astype(np.float64), 4).tolist(),
+                       "max": np.round(highs.astype(np.float64), 4).tolist()},
+                      separators=(",", ":")).encode()
+
+
 class WindowCache:
     """The last `size` signal windows served (their JSON bodies), each for at most `ttl_s`
     seconds and only while the night's data has not changed: a parent's phone and a
@@ -46,6 +58,7 @@ class WindowCache:
     def __init__(self, size: int = 64, ttl_s: float = 60.0) -> None:
         self.size, self.ttl_s = size, ttl_s
         self._items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self._making: dict[Hashable, threading.Lock] = {}  # bodies being made, by key
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, now: float | None = None) -> bytes | None:
@@ -56,6 +69,26 @@ class WindowCache:
                 return None
             self._items.move_to_end(key)
             return found[1]
+
+    def made(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
+        """The body for `key`, from `make()` if it is not kept: made once however many requests
+        ask for it at the same time (the others wait for it instead of each reading and
+        decimating the same samples: 50 clients opening the same night at once)."""
+        body = self.get(key)
+        if body is not None:
+            return body
+        with self._lock:
+            making = self._making.setdefault(key, threading.Lock())
+        try:
+            with making:
+                body = self.get(key)
+                if body is None:
+                    body = make()
+                    self.put(key, body)
+                return body
+        finally:
+            with self._lock:
+                self._making.pop(key, None)
 
     def put(self, key: Hashable, body: bytes, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now

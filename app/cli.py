@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from limbwatch.errors import BadInput, LimbwatchError, NotFound, Unavailable
 
 if TYPE_CHECKING:
+    import socket
+
     from analysis.plm import Rules
     from limbwatch.settings import Settings
     from limbwatch.store.records import NightRecord, RecordStore
@@ -135,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
                     "sqlite:limbwatch.db)")
     sv.add_argument("--host", help="[api] host (default 127.0.0.1)")
     sv.add_argument("--port", type=int, help="[api] port (default 8000; 0: any free port)")
+    sv.add_argument("--workers", type=int, metavar="N",
+                    help="[api] workers: server processes sharing the port (default 1; see "
+                    "README Benchmarks for 2 on 2 cores)")
     sv.add_argument("--no-worker", action="store_true",
                     help="do not run the analysis service inside (run `limbwatch worker`; "
                     "[api] worker = false)")
@@ -438,22 +443,87 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """`limbwatch serve`: with `api.workers` > 1, that many processes share one listening socket
+    (each with its own store connections, opened after the fork); this one runs the analysis
+    service (unless not `api.worker`), prints the banner and stops the others when it stops."""
+    import os
+    import signal
+
     settings = _service_settings(args, {
         "store.url": ("--store", args.store), "api.host": ("--host", args.host),
-        "api.port": ("--port", args.port),
+        "api.port": ("--port", args.port), "api.workers": ("--workers", args.workers),
         "api.worker": ("--no-worker", False if args.no_worker else None),
         "worker.quiet_min": ("--quiet-min", args.quiet_min)})
+    api = settings.api
+    tls = None if api.tls_cert is None or api.tls_key is None else (api.tls_cert, api.tls_key)
+    with _stores(settings.store.url, create=True):
+        pass  # created (or checked) once, before any process opens it
     # FULL: a home gateway forgets the chunks the server took (and an import its file), so
     # an SQLite commit must survive a power cut
-    with _stores(settings.store.url, create=True, synchronous="FULL") as (samples, records):
-        _serve_stores(samples, records, settings.api.host, settings.api.port,
-                      worker=settings.api.worker, quiet_min=settings.worker.quiet_min,
-                      poll_s=settings.worker.poll_s, rules=settings.analysis.rules,
-                      default_age_months=settings.analysis.default_age_months,
-                      tls=None if settings.api.tls_cert is None or settings.api.tls_key is None
-                      else (settings.api.tls_cert, settings.api.tls_key),
-                      banner=lambda url: [f"Serving {url} (docs at {url}docs)"])
+    sock = _listen(api.host, api.port)
+    children, parent = [], os.getpid()
+    for _ in range(api.workers - 1):
+        pid = os.fork()
+        if pid == 0:  # a child: serve only, until SIGTERM (from us) or SIGINT (Ctrl-C)
+            code = 1
+            try:
+                _end_with_parent(parent)
+                with _stores(settings.store.url, synchronous="FULL") as (samples, records):
+                    _serve_stores(samples, records, api.host, api.port, worker=False,
+                                  banner=lambda url: [], sock=sock, tls=tls)
+                code = 0
+            except BaseException as exc:  # one line, as main() would say it, then gone
+                print(f"limbwatch serve: a server process stopped: {exc}", file=sys.stderr)
+            finally:
+                os._exit(code)
+        children.append(pid)
+    try:
+        with _stores(settings.store.url, synchronous="FULL") as (samples, records):
+            _serve_stores(samples, records, api.host, api.port,
+                          worker=api.worker, quiet_min=settings.worker.quiet_min,
+                          poll_s=settings.worker.poll_s, rules=settings.analysis.rules,
+                          default_age_months=settings.analysis.default_age_months,
+                          banner=lambda url: [f"Serving {url} (docs at {url}docs)"], sock=sock,
+                          tls=tls)
+    finally:
+        for pid in children:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            os.waitpid(pid, 0)
     return 0
+
+
+def _end_with_parent(parent: int) -> None:
+    """Have this (forked) process get SIGTERM when its parent ends however it ends (Linux's
+    PR_SET_PDEATHSIG), so that no server process is left behind holding the port."""
+    import ctypes
+    import os
+    import signal
+
+    with suppress(OSError, AttributeError):  # not Linux: the parent's SIGTERM on its way out
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it ended before that took effect
+        os._exit(0)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (0: any free port), for uvicorn to listen on."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP said, not left 0: asyncio sets TCP_NODELAY only on sockets that say it, and
+    # without it an answer's header and body segments wait for the client's delayed ACK (40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise Unavailable(f"cannot listen on {host}:{port} ({exc.strerror}; is the port in "
+                          "use?)") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _analysis_service(samples: SampleStore, records: RecordStore,
@@ -472,10 +542,11 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
                   worker: bool, banner: Callable[[str], list[str]],
                   quiet_min: float | None = None, poll_s: float | None = None,
                   rules: Rules = "wasm2016", default_age_months: float | None = None,
+                  sock: socket.socket | None = None,
                   tls: tuple[Path, Path] | None = None) -> None:
     """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
-    SIGTERM (then exit 0), over HTTPS with `tls` (certificate, key); once it listens, print
-    `banner(url)` line by line. Port 0 takes a free one."""
+    SIGTERM (then exit 0) on `sock`, else on host:port (0 takes a free one), over HTTPS with
+    `tls` (certificate, key); once it listens, print `banner(url)` line by line."""
     import asyncio
     import logging
     import signal
@@ -490,6 +561,7 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
     if not any(getattr(h, "_limbwatch", False) for h in logging.getLogger().handlers):
         setup_logging()  # the demo: text logs (the services set theirs from the settings)
     app = create_app(samples, records, now=time.time)
+    listening = _listen(host, port) if sock is None else sock
 
     class Server(uvicorn.Server):
         @contextmanager
@@ -516,14 +588,14 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
                 loop.add_signal_handler(signum, on_signal, signum)
         stop = asyncio.Event()
         service = _analysis_service(samples, records, quiet_min, rules, default_age_months)
-        tasks = [asyncio.create_task(server.serve())]
+        tasks = [asyncio.create_task(server.serve(sockets=[listening]))]
         if worker:
             tasks.append(asyncio.create_task(
                 run_service(service, stop, poll_s=POLL_S if poll_s is None else poll_s)))
         while not server.started and not tasks[0].done():
             await asyncio.sleep(0.05)
         if server.started:
-            bound = server.servers[0].sockets[0].getsockname()[1]
+            bound = listening.getsockname()[1]
             for line in banner(f"{'http' if tls is None else 'https'}://{host}:{bound}/"):
                 print(line, flush=True)
         try:
@@ -534,6 +606,8 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
         if not server.started:
             raise Unavailable(f"cannot listen on {host}:{port} (is the port in use?)")
 
+    # asyncio's own loop, not uvloop (which uvicorn[standard] installs): with uvloop the same
+    # requests/s, but p99 often 3-5x (README Benchmarks, 2026-12-02)
     asyncio.run(run())
 
 

@@ -33,15 +33,16 @@ def wait_for_port(port: int, tries: int = 100) -> None:
 
 
 @contextmanager
-def served(store: Path) -> Iterator[str]:
-    """The base URL of `limbwatch serve --no-worker` on `store`, once it accepts connections
-    (up to 10 s); the server is stopped on leaving."""
+def served(store: Path, workers: int = 1) -> Iterator[str]:
+    """The base URL of `limbwatch serve --no-worker --workers N` on `store`, once it answers
+    (up to 30 s); the server is stopped on leaving."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--store", str(store), "--port", str(port),
-         "--no-worker"], env={**os.environ, "PYTHONPATH": os.getcwd()})
+         "--no-worker", "--workers", str(workers)], env={**os.environ, "PYTHONPATH": os.getcwd()})
     try:
-        wait_for_port(port)
+        wait_for_port(port, tries=300)
+        time.sleep(1.0)  # the other processes start beside the first
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

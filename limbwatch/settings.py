@@ -12,6 +12,7 @@ and the environment only).
     [api]                              # limbwatch serve
     host = "127.0.0.1"
     port = 8000                        # 0: any free port
+    workers = 1                        # server processes sharing the port
     worker = true                      # run the analysis service inside
     [worker]                           # limbwatch worker (and the one inside serve)
     quiet_min = 30.0                   # minutes without new data: the night is over
@@ -105,6 +106,7 @@ class StoreSettings(_Section):
 class ApiSettings(_Section):
     host: NonEmpty = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
     worker: bool = True
     # HTTPS (for gateways and browsers reaching it over a network): PEM certificate chain and
     # its key; both or neither

@@ -82,3 +82,64 @@ def test_serve_and_worker_exit_0_on_sigterm(world: World, tmp_path: Path) -> Non
                 proc.kill()
                 proc.wait()
         log.close()
+
+
+def children(pid: int) -> set[int]:
+    """The processes `pid` started that are still there (Linux's /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found |= {int(p) for p in task.read_text().split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
+def test_serve_with_two_workers_stops_both_and_leaves_none_behind(world: World,
+                                                                  tmp_path: Path) -> None:
+    store = tmp_path / "limbwatch.db"
+    shutil.copy(world.path, store)
+    cli = [sys.executable, "-m", "app.cli"]
+    for ending in ("SIGTERM", "SIGKILL"):
+        serve = subprocess.Popen([*cli, "serve", "--store", f"sqlite:{store}", "--port", "0",
+                                  "--workers", "2", "--no-worker"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert serve.stdout is not None
+            url = serve.stdout.readline().split()[1]
+            assert wait_for(f"{url}healthz").json()["status"] == "ok"
+            (other,) = children(serve.pid)
+            for _ in range(20):  # the kernel spreads connections over both: all answer
+                assert httpx.get(f"{url}healthz", timeout=5).status_code == 200
+            if ending == "SIGTERM":
+                code, took = stop(serve)
+                assert code == 0 and took < STOP_S
+            else:  # the parent killed outright: the other learns of it from the kernel
+                serve.kill()
+                serve.wait()
+            deadline = time.monotonic() + STOP_S
+            while alive(other) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not alive(other), f"the second server process outlived {ending}"
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+                serve.wait()
+
+
+def test_the_listening_socket_says_tcp() -> None:
+    """asyncio sets TCP_NODELAY only on a socket whose protocol is IPPROTO_TCP; with 0 there,
+    every answer's body waited for the client's delayed ACK (about 40 ms a request)."""
+    from app.cli import _listen
+
+    sock = _listen("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()

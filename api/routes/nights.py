@@ -10,11 +10,13 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Ctx, ReadNight, ReadSubject, WriteNight, WriteSubject
+from api.encoding import accepts_gzip, gzip_bytes, json_bytes
 from api.models import (
     Accepted,
     EventOut,
@@ -26,7 +28,7 @@ from api.models import (
     TimeQuery,
     TrendRow,
 )
-from api.signal import iso_ms_array, min_max_buckets
+from api.signal import iso_ms_array, min_max_buckets, window_json
 from limbwatch.errors import BadInput, Conflict
 from limbwatch.events import EventKind
 from limbwatch.recording import Side
@@ -107,25 +109,48 @@ def night(night: ReadNight) -> NightSummary:
 @router.get("/nights/{night_id}/report", response_class=Response,
             responses={200: {"model": ReportOut, "content": {"application/json": {}}},
                        404: {"model": Problem}, 409: {"model": Problem}})
-async def report(ctx: Ctx, night: ReadNight) -> Response:
+async def report(request: Request, ctx: Ctx, night: ReadNight) -> Response:
     """The stored report exactly as the analysis wrote it, with `algorithm_version`; 409 before
-    the first report."""
+    the first report. Its bytes (and their gzip) are made once per stored report."""
     stored = ctx.records.report(night.id)
     if stored is None:
         raise Conflict(f"night {night.id} has no report yet (status {night.status})")
-    version, text = stored
-    body = '{"algorithm_version":' + json.dumps(version) + "," + text.lstrip()[1:]
-    return Response(body, media_type="application/json")
+    gzipped = accepts_gzip(request)
+    body = ctx.bodies.get(("report", night.id), stored, gzipped)
+    if body is None:
+        version, text = stored
+        body = ('{"algorithm_version":' + json.dumps(version) + "," + text.lstrip()[1:]).encode()
+        if gzipped:
+            body = gzip_bytes(body)
+        ctx.bodies.put(("report", night.id), stored, gzipped, body)
+    return json_bytes(body, gzipped)
 
 
 @router.get("/nights/{night_id}/events", response_model=list[EventOut])
-def events(ctx: Ctx, night: ReadNight,
-           type: Annotated[list[EventKind] | None, Query()] = None,
-           start: TimeQuery = None, end: TimeQuery = None) -> JSONResponse:
+async def events(request: Request, ctx: Ctx, night: ReadNight,
+                 type: Annotated[list[EventKind] | None, Query()] = None,
+                 start: TimeQuery = None, end: TimeQuery = None) -> Response:
     """The night's events by start; `type` (repeatable) keeps only those kinds; journal notes
-    of the night (noon to noon local) are events of type `journal`."""
+    of the night (noon to noon local) are events of type `journal`. An answer is made once
+    (in a worker thread) while the records do not change; a kept one is served from the
+    event loop without a thread hop."""
     a, b = _span(start, end, -math.inf, math.inf)
     kinds = None if type is None else sorted(set(type))
+    gzipped = accepts_gzip(request)
+    key = ("events", night.id, None if kinds is None else tuple(kinds), a, b)
+    changes = ctx.records.changes()
+    body = ctx.bodies.get(key, changes, gzipped)
+    if body is None:
+        def make() -> bytes:
+            made = JSONResponse(None).render(_events(ctx, night, kinds, a, b))
+            return gzip_bytes(made) if gzipped else made
+        body = await run_in_threadpool(make)
+        ctx.bodies.put(key, changes, gzipped, body)
+    return json_bytes(body, gzipped)
+
+
+def _events(ctx: Ctx, night: NightRecord, kinds: list[EventKind] | None, a: float,
+            b: float) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = [
         {"type": e.kind, "start": iso_ms(e.start), "end": iso_ms(e.end), "side": e.side,
          **e.detail, "_t": e.start}
@@ -142,14 +167,15 @@ def events(ctx: Ctx, night: ReadNight,
         found.sort(key=lambda e: e["_t"])
     for e in found:
         del e["_t"]
-    return JSONResponse(found)
+    return found
 
 
 @router.get("/nights/{night_id}/signal", response_model=SignalOut)
-def signal(ctx: Ctx, night: ReadNight, side: Side, start: TimeQuery = None, end: TimeQuery = None,
-           points: Annotated[int, Query(ge=1, description="at most the service's cap "
-                                        "(5000); more is served as the cap")] = 1000
-           ) -> Response:
+async def signal(request: Request, ctx: Ctx, night: ReadNight, side: Side,
+                 start: TimeQuery = None, end: TimeQuery = None,
+                 points: Annotated[int, Query(ge=1, description="at most the service's cap "
+                                              "(5000); more is served as the cap")] = 1000
+                 ) -> Response:
     """One leg's acceleration over [start, end) (default: the whole night), min/max per bucket
     in at most `points` equal time buckets; empty buckets are left out. Answers are kept a
     while (`api.signal.WindowCache`) while the night's data does not change."""
@@ -157,17 +183,24 @@ def signal(ctx: Ctx, night: ReadNight, side: Side, start: TimeQuery = None, end:
     a, b = max(a, night.start), min(b, math.nextafter(night.end, math.inf))
     points = min(points, ctx.settings.max_points)
     key = (night.id, night.data_changed, side, a, b, points)
-    body = ctx.windows.get(key)
-    if body is None:
+
+    def make() -> bytes:
         got = ctx.samples.read_samples(night.subject_id, side, a, b) if a < b else None
         t, lows, highs = (min_max_buckets(got.time, got.accel, a, b, points) if got is not None
                           else min_max_buckets(np.empty(0), np.empty((0, 3), np.float32), a, b,
                                                1))
-        body = json.dumps({"side": side, "time": iso_ms_array(t),
-                           "min": np.round(lows, 4).tolist(),
-                           "max": np.round(highs, 4).tolist()}, separators=(",", ":")).encode()
-        ctx.windows.put(key, body)
-    return Response(body, media_type="application/json")
+        return window_json(side, iso_ms_array(t), lows, highs)
+
+    gzipped = accepts_gzip(request)
+    wanted = (*key, "gzip") if gzipped else key
+    body = ctx.windows.get(wanted)  # kept: served from the event loop, no thread hop
+    if body is None:
+        def made() -> bytes:
+            if not gzipped:
+                return ctx.windows.made(key, make)
+            return ctx.windows.made(wanted, lambda: gzip_bytes(ctx.windows.made(key, make)))
+        body = await run_in_threadpool(made)  # reading and decimating: not in the loop
+    return json_bytes(body, gzipped)
 
 
 @router.post("/nights/{night_id}/reanalyze", status_code=202, response_model=Accepted)

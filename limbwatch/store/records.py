@@ -13,7 +13,7 @@ noon the next day (the convention of OSCAR and Luna), so its id survives data th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal, Protocol, get_args
@@ -158,6 +158,11 @@ class GatewayRecords(Protocol):
 
 
 class RecordStore(GatewayRecords, Protocol):
+    def changes(self) -> Hashable:
+        """A value equal to the last one only if no record changed in between, through any
+        connection or process: what lets a reader keep an answer made from records (a store
+        that cannot tell may return a new object each time)."""
+
     # subjects
     def subjects(self) -> list[Subject]: ...
 

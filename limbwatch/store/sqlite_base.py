@@ -185,6 +185,7 @@ class GuardedSqlite:
     _lock: threading.Lock
     _db: sqlite3.Connection
     _identity: tuple[int, int] | None
+    _writes: int  # transactions begun on this connection (see `_transaction`)
 
     def _open(self, path: Path | str, *, application_id: int, schema_version: int,
               schema: Sequence[str], what: str, create: bool, timeout_s: float,
@@ -193,6 +194,7 @@ class GuardedSqlite:
         """Open the file (see `open_sqlite`); SQLite errors become `unavailable`."""
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._writes = 0
         with self._errors(f"open the {self.label}"):
             self._db = open_sqlite(
                 self.path, application_id=application_id, schema_version=schema_version,
@@ -240,6 +242,7 @@ class GuardedSqlite:
         with self._lock, self._errors(action):
             self._check_file(action)
             db = self._db
+            self._writes += 1  # SQLite's data_version does not count a connection's own writes
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db

@@ -7,10 +7,11 @@ with a one-line message (`GuardedSqlite`). Safe to share between threads.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Hashable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from limbwatch.errors import Conflict, NotFound
 from limbwatch.events import EventKind, NightEvent
@@ -36,6 +37,7 @@ _NIGHT_COLUMNS = """n.id, n.subject_id, n.date, n.start, n.end, n.status, n.data
 _SELECT_NIGHTS = f"SELECT {_NIGHT_COLUMNS} FROM nights n LEFT JOIN reports r ON r.night_id = n.id"
 
 
+T = TypeVar("T")
 _TOKEN_COLUMNS = "name, role, subject_id, digest, created, revoked"
 _STATUS_COLUMNS = """id, serial, subject_id, side, time, connected, battery_pct, last_packet,
     on_ankle, last_movement"""
@@ -64,10 +66,19 @@ def _night(row: tuple[Any, ...]) -> NightRecord:
 
 
 class SqliteRecordStore(GuardedSqlite):
-    """The records of a limbwatch store file (see `limbwatch.store.records`)."""
+    """The records of a limbwatch store file (see `limbwatch.store.records`).
+
+    The reads that every API request makes (a token and its shares, a night, a subject, a
+    report) are remembered while the file is unchanged: SQLite's `PRAGMA data_version` changes
+    when any other connection, in this process or another, commits, and this connection counts
+    its own transactions; a remembered answer is given only while both are as they were. So a
+    token revoked by `limbwatch token revoke` or by another server process is refused on the
+    very next request, and a new report is served as soon as it is committed; one check costs
+    about a quarter of a query."""
 
     label = "store"
     unavailable = StoreUnavailable
+    MEMO_SIZE = 4096  # answers remembered at most; all are forgotten past it
 
     def __init__(self, path: Path | str, *, create: bool = True, timeout_s: float = 5.0,
                  synchronous: Synchronous = "NORMAL") -> None:
@@ -75,6 +86,35 @@ class SqliteRecordStore(GuardedSqlite):
                    schema_version=schema.SCHEMA_VERSION, schema=schema.TABLES, what=schema.WHAT,
                    upgrades=schema.UPGRADES,
                    create=create, timeout_s=timeout_s, synchronous=synchronous)
+        self._memo: dict[Hashable, Any] = {}
+        self._memo_version: tuple[int, int] | None = None
+
+    def _version(self, db: sqlite3.Connection) -> tuple[int, int]:
+        return int(db.execute("PRAGMA data_version").fetchone()[0]), self._writes
+
+    def changes(self) -> Hashable:
+        """(SQLite's data_version, this connection's transactions): both move on any commit to
+        the file (samples included, where they share it)."""
+        with self._reading("check for changes") as db:
+            return self._version(db)
+
+    def _remembered(self, action: str, key: Hashable,
+                    read: Callable[[sqlite3.Connection], T]) -> T:
+        """`read(db)`, or its answer for `key` from before if the file has not changed since."""
+        with self._reading(action) as db:
+            version = self._version(db)
+            if version != self._memo_version:
+                self._memo.clear()
+                self._memo_version = version
+            try:
+                return cast(T, self._memo[key])
+            except KeyError:
+                pass
+            found = read(db)
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+            return found
 
     # --- subjects ----------------------------------------------------------------------------
 
@@ -110,7 +150,18 @@ class SqliteRecordStore(GuardedSqlite):
         ]
 
     def subject(self, subject_id: str) -> Subject | None:
-        return next((s for s in self.subjects() if s.id == subject_id), None)
+        def read(db: sqlite3.Connection) -> Subject | None:
+            row = db.execute("SELECT id, name, birth_date, time_zone FROM subjects WHERE id = ?",
+                             (subject_id,)).fetchone()
+            if row is None:
+                return None
+            sensors = db.execute("SELECT serial, side FROM sensors WHERE subject_id = ? "
+                                 "ORDER BY side, serial", (subject_id,)).fetchall()
+            id_, name, birth, zone = row
+            return Subject(id_, name, None if birth is None else date.fromisoformat(birth), zone,
+                           tuple(SensorAssignment(serial, as_side(side))
+                                 for serial, side in sensors))
+        return self._remembered("read a subject", ("subject", subject_id), read)
 
     # --- nights ------------------------------------------------------------------------------
 
@@ -135,9 +186,10 @@ class SqliteRecordStore(GuardedSqlite):
         return _night(row)
 
     def night(self, night_id: int) -> NightRecord | None:
-        with self._reading("read a night") as db:
+        def read(db: sqlite3.Connection) -> NightRecord | None:
             row = db.execute(f"{_SELECT_NIGHTS} WHERE n.id = ?", (int(night_id),)).fetchone()
-        return None if row is None else _night(row)
+            return None if row is None else _night(row)
+        return self._remembered("read a night", ("night", int(night_id)), read)
 
     def nights(self, subject_id: str, *, first: date | None = None, last: date | None = None,
                limit: int | None = None, before: date | None = None) -> list[NightRecord]:
@@ -207,10 +259,11 @@ class SqliteRecordStore(GuardedSqlite):
                        "WHERE id = ?", (int(night_id),))
 
     def report(self, night_id: int) -> tuple[str, str] | None:
-        with self._reading("read the report") as db:
+        def read(db: sqlite3.Connection) -> tuple[str, str] | None:
             row = db.execute("SELECT algorithm_version, report FROM reports WHERE night_id = ?",
                              (int(night_id),)).fetchone()
-        return None if row is None else (str(row[0]), str(row[1]))
+            return None if row is None else (str(row[0]), str(row[1]))
+        return self._remembered("read the report", ("report", int(night_id)), read)
 
     # --- device events -----------------------------------------------------------------------
 
@@ -283,7 +336,11 @@ class SqliteRecordStore(GuardedSqlite):
         return next(iter(self._tokens("WHERE name = ?", (name,))), None)
 
     def token_by_digest(self, digest: str) -> Token | None:
-        return next(iter(self._tokens("WHERE digest = ?", (digest,))), None)
+        def read(db: sqlite3.Connection) -> Token | None:
+            row = db.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE digest = ?",
+                             (digest,)).fetchone()
+            return None if row is None else Token(*row)
+        return self._remembered("read tokens", ("token", digest), read)
 
     def tokens(self) -> list[Token]:
         return self._tokens("", ())
@@ -306,10 +363,11 @@ class SqliteRecordStore(GuardedSqlite):
                 raise NotFound(f"{subject_id!r} is not shared with {token_name!r}")
 
     def shared_subjects(self, token_name: str) -> set[str]:
-        with self._reading("read shares") as db:
+        def read(db: sqlite3.Connection) -> frozenset[str]:
             rows = db.execute("SELECT subject_id FROM shares WHERE token_name = ?",
                               (token_name,)).fetchall()
-        return {row[0] for row in rows}
+            return frozenset(row[0] for row in rows)
+        return set(self._remembered("read shares", ("shares", token_name), read))
 
     # --- journal -----------------------------------------------------------------------------
 
