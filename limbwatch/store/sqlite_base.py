@@ -112,18 +112,12 @@ def _check_or_create(
         raise  # an SQLite file that is damaged
     if app_id == 0 and n_tables == 0 and create:
         db.execute("PRAGMA journal_mode = WAL")
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(db):
             if _identity(db)[0] == 0:  # not initialised meanwhile by another process
                 for statement in schema:
                     db.execute(statement)
                 db.execute(f"PRAGMA application_id = {application_id}")
                 db.execute(f"PRAGMA user_version = {schema_version}")
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         return
     if app_id != application_id:
         kind = "an empty SQLite database" if n_tables == 0 else "another application's database"
@@ -142,12 +136,20 @@ def _upgrade(db: sqlite3.Connection, schema_version: int,
              upgrades: Mapping[int, Sequence[str]]) -> None:
     """Run the upgrade steps from the file's version (read again under the write lock: another
     process may have upgraded it meanwhile) to `schema_version`, all or none."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(db):
         for version in range(_identity(db)[1], schema_version):
             for statement in upgrades[version]:
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {version + 1}")
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction taken at once (BEGIN IMMEDIATE), committed, or rolled back if the
+    block raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -243,13 +245,7 @@ class GuardedSqlite:
             self._check_file(action)
             db = self._db
             self._writes += 1  # SQLite's data_version does not count a connection's own writes
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(db):
                 yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
 
 
