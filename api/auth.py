@@ -3,7 +3,8 @@
 A token is `secrets.token_urlsafe(32)`; the store keeps only its SHA-256, so a request costs one
 indexed look-up, and the digest is compared in constant time. Roles:
 - caregiver: their own subject: read, journal, night-ended, reanalyze, shares, imports;
-- clinician: read-only on the subjects shared with them;
+- clinician: read-only on the subjects shared with them, except that they may import a night
+  from CSV files into one (a specialist's recordings from elsewhere);
 - gateway: a home gateway's: writes samples, device events and live status of the subjects
   given it (its shares, `limbwatch token create --role gateway --subject ID ...`), reads
   nothing else;
@@ -20,7 +21,7 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +32,7 @@ from limbwatch.store.records import NightRecord, Role, Subject, Token
 
 COOKIE = "limbwatch_session"
 WINDOW_S = 60.0
+Need = Literal["read", "import", "write"]  # what a route does with a subject
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer TOKEN")
 _cookie = APIKeyCookie(name=COOKIE, auto_error=False,
@@ -102,6 +104,17 @@ class Principal:
         return self.role == "admin" or (self.role == "caregiver"
                                         and subject_id == self.subject_id)
 
+    def may_import(self, subject_id: str) -> bool:
+        """Whether it may store CSV recordings as the subject's nights: who may write it, and a
+        clinician it is shared with (recordings from elsewhere); nothing else a clinician may
+        change."""
+        return self.may_write(subject_id) or (self.role == "clinician"
+                                               and subject_id in self.shared)
+
+    def may(self, need: Need, subject_id: str) -> bool:
+        return {"read": self.may_read, "import": self.may_import,
+                "write": self.may_write}[need](subject_id)
+
 
 def _unauthorised(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="limbwatch"'})
@@ -139,10 +152,12 @@ SubjectId = Annotated[str, Path(min_length=1, max_length=100)]
 NightId = Annotated[int, Path(ge=1, le=2**53)]
 
 
-def check_subject(ctx: Context, who: Principal, subject_id: str, write: bool) -> Subject:
+def check_subject(ctx: Context, who: Principal, subject_id: str, need: Need) -> Subject:
+    """The subject if `who` may do `need` with it: 403 if it may not see it or only read it,
+    404 if there is no such subject."""
     if not who.may_read(subject_id):
         raise Refused(f"this token may not see subject {subject_id!r}")
-    if write and not who.may_write(subject_id):
+    if not who.may(need, subject_id):
         raise Refused(f"this token may only read subject {subject_id!r}")
     subject = ctx.records.subject(subject_id)
     if subject is None:
@@ -160,11 +175,11 @@ def _night(ctx: Context, who: Principal, night_id: int, write: bool) -> NightRec
 
 
 async def readable_subject(ctx: Ctx, who: Who, subject_id: SubjectId) -> Subject:
-    return check_subject(ctx, who, subject_id, write=False)
+    return check_subject(ctx, who, subject_id, "read")
 
 
 async def writable_subject(ctx: Ctx, who: Who, subject_id: SubjectId) -> Subject:
-    return check_subject(ctx, who, subject_id, write=True)
+    return check_subject(ctx, who, subject_id, "write")
 
 
 async def readable_night(ctx: Ctx, who: Who, night_id: NightId) -> NightRecord:

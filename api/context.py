@@ -22,7 +22,7 @@ class Settings:
     max_points: int = 5000  # signal buckets at most
     live_poll_s: float = 1.0  # how often the event stream looks for new snapshots
     live_once: bool = False  # every event stream sends what is pending and closes (tests)
-    live_history_s: float = 600.0  # a new stream starts with the snapshots of this long ago
+    live_history_s: float = 600.0  # a new stream: each sensor's newest and those this long ago
     lost_after_s: float = 120.0  # no packet for this long: the sensor is lost
     confirm_s: float = 30.0  # a condition must hold this long before it alerts
     low_battery_pct: float = 20.0

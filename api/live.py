@@ -3,10 +3,12 @@
 The gateway appends status snapshots to the record store (`RecordStore.put_status`); each
 stream reads them in id order. Event ids are `4 * snapshot id + k` (k = 0 the status, 1-3 its
 alerts), so they only grow and a browser resumes with `Last-Event-ID`. Alerts are a pure
-function of the snapshot sequence, with a confirm delay so that a brief drop does not alarm
-(alert fatigue: `../shared/notes/surfaces.md`):
+function of the snapshot sequence (and, for a sensor's newest snapshot when a stream starts,
+of the time since it), with a confirm delay so that a brief drop does not alarm (alert
+fatigue: `../shared/notes/surfaces.md`):
 - `low_battery`: below `low_battery_pct` for `confirm_s`;
-- `lost`: disconnected (or no packet for `confirm_s`) and nothing heard for `lost_after_s`;
+- `lost`: disconnected (or no packet for `confirm_s`) and nothing heard for `lost_after_s`; a
+  sensor whose newest snapshot is old (the gateway went away too) counts as not heard since;
 - `off_ankle`: the sensor reports it is off the ankle for `confirm_s`.
 Each alerts once per episode; a condition that clears and comes back alerts again.
 """
@@ -21,7 +23,7 @@ from typing import Any, Literal
 
 from api.context import Context, Settings
 from limbwatch.report import iso_ms
-from limbwatch.store.records import SensorStatus
+from limbwatch.store.records import RecordStore, SensorStatus
 
 AlertKind = Literal["low_battery", "lost", "off_ankle"]
 ALERT_KINDS: tuple[AlertKind, ...] = ("low_battery", "lost", "off_ankle")
@@ -55,21 +57,29 @@ class AlertTracker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._since: dict[tuple[str, AlertKind], float] = {}
-        self._raised: set[tuple[str, AlertKind]] = set()
+        self._raised: dict[tuple[str, AlertKind], int] = {}  # open alerts: their event ids
 
-    def _condition(self, s: SensorStatus, kind: AlertKind) -> tuple[bool, float, float]:
-        """(holds, since when, how long it must hold) for one alert kind."""
+    def _condition(self, s: SensorStatus, kind: AlertKind, at: float
+                   ) -> tuple[bool, float, float, float]:
+        """(holds, since when, how long it must hold, as of when) for one alert kind: the
+        sensor's readings as of the snapshot, its silence as of `at` (>= the snapshot's time,
+        with no newer snapshot of it)."""
         cfg = self.settings
         if kind == "low_battery":
             low = s.battery_pct is not None and s.battery_pct < cfg.low_battery_pct
-            return low, s.time, cfg.confirm_s
+            return low, s.time, cfg.confirm_s, s.time
         if kind == "off_ankle":
-            return s.on_ankle is False, s.time, cfg.confirm_s
-        silent = s.last_packet is None or s.time - s.last_packet > cfg.confirm_s
+            return s.on_ankle is False, s.time, cfg.confirm_s, s.time
+        silent = s.last_packet is None or at - s.last_packet > cfg.confirm_s
         heard = s.time if s.last_packet is None else s.last_packet
-        return (not s.connected) or silent, heard, cfg.lost_after_s
+        return (not s.connected) or silent, heard, cfg.lost_after_s, at
 
-    def feed(self, snapshot_id: int, s: SensorStatus) -> list[LiveEvent]:
+    def feed(self, snapshot_id: int, s: SensorStatus, heard_nothing_until: float | None = None
+             ) -> list[LiveEvent]:
+        """The snapshot's status event and the alerts it raises. `heard_nothing_until`, for a
+        sensor's newest snapshot: the time up to which nothing newer of it came (a stream's
+        start), so that its silence since counts towards `lost`."""
+        at = s.time if heard_nothing_until is None else max(s.time, heard_nothing_until)
         out = [LiveEvent(4 * snapshot_id, "status", {
             "serial": s.serial, "subject_id": s.subject_id, "side": s.side,
             "time": iso_ms(s.time), "connected": s.connected, "battery_pct": s.battery_pct,
@@ -78,56 +88,72 @@ class AlertTracker:
         })]
         for k, kind in enumerate(ALERT_KINDS, start=1):
             key = (s.serial, kind)
-            holds, began, delay = self._condition(s, kind)
+            holds, began, delay, judged = self._condition(s, kind, at)
             if not holds:
                 self._since.pop(key, None)
-                self._raised.discard(key)
+                self._raised.pop(key, None)
                 continue
             since = self._since.setdefault(key, began)
-            if key not in self._raised and s.time - since >= delay:
-                self._raised.add(key)
+            if key not in self._raised and judged - since >= delay:
+                self._raised[key] = 4 * snapshot_id + k
                 out.append(LiveEvent(4 * snapshot_id + k, "alert", {
                     "alert": kind, "tier": "device", "serial": s.serial,
                     "subject_id": s.subject_id, "side": s.side, "since": iso_ms(since),
-                    "time": iso_ms(s.time), "message": _MESSAGES[kind].format(
+                    "time": iso_ms(judged), "message": _MESSAGES[kind].format(
                         side=s.side, battery=s.battery_pct or 0.0, since=iso_ms(since)),
                 }))
         return out
+
+    def open_alerts(self) -> set[int]:
+        """The event ids of the alerts whose condition still holds."""
+        return set(self._raised.values())
+
+
+def opening_snapshots(records: RecordStore, since_time: float, subjects: Sequence[str] | None
+                      ) -> tuple[list[tuple[int, SensorStatus]], set[int]]:
+    """What a stream starts from, by id: the snapshots from `since_time` on and each
+    sensor's newest however old (one with none since); and the ids of each one's newest."""
+    recent = records.statuses_since(0, since_time=since_time, subjects=subjects)
+    serials = {s.serial for _, s in recent}
+    rows = sorted(recent + [(i, s) for i, s in records.latest_statuses(subjects)
+                            if s.serial not in serials], key=lambda row: row[0])
+    newest = {s.serial: i for i, s in rows}
+    return rows, set(newest.values())
 
 
 async def stream(ctx: Context, subjects: Sequence[str] | None, last_event_id: int | None,
                  once: bool) -> AsyncIterator[str]:
     """The event stream: with `last_event_id`, every event after it (as far back as
-    `live_history_s`); else the snapshots of the last `live_history_s`; then new ones as the
-    gateway stores them (every `live_poll_s`), until the client goes or, with `once`, at once."""
+    `live_history_s`); else each sensor's newest snapshot however old, the snapshots of the
+    last `live_history_s` and the alerts still open; then new ones as the gateway stores them
+    (every `live_poll_s`), until the client goes or, with `once`, at once."""
     cfg = ctx.settings
     tracker = AlertTracker(cfg)
     now = ctx.now()
     shown_from = now - cfg.live_history_s
-    rows = await asyncio.to_thread(
-        ctx.records.statuses_since, 0,
-        since_time=shown_from - cfg.lost_after_s - cfg.confirm_s, subjects=subjects)
-    after = 0
+    rows, newest = await asyncio.to_thread(
+        opening_snapshots, ctx.records, shown_from - cfg.lost_after_s - cfg.confirm_s, subjects)
+    fed = [(event, snapshot_id in newest or status.time >= shown_from)
+           for snapshot_id, status in rows
+           for event in tracker.feed(snapshot_id, status,
+                                     now if snapshot_id in newest else None)]
+    still_open = tracker.open_alerts()
+    for event, shown in fed:
+        if (event.id > last_event_id if last_event_id is not None
+                else shown or event.id in still_open):
+            yield event.sse()
+    if once:
+        return
+    after = rows[-1][0] if rows else 0
+    quiet = 0.0
     while True:
+        await asyncio.sleep(cfg.live_poll_s)
+        rows = await asyncio.to_thread(ctx.records.statuses_since, after, subjects=subjects)
         for snapshot_id, status in rows:
             after = snapshot_id
             for event in tracker.feed(snapshot_id, status):
-                wanted = (event.id > last_event_id if last_event_id is not None
-                          else status.time >= shown_from)
-                if wanted:
-                    yield event.sse()
-        if once:
-            return
-        quiet = 0.0
-        while True:
-            await asyncio.sleep(cfg.live_poll_s)
-            rows = await asyncio.to_thread(ctx.records.statuses_since, after,
-                                           subjects=subjects)
-            if rows:
-                break
-            quiet += cfg.live_poll_s
-            if quiet >= PING_S:
-                quiet = 0.0
-                yield ": ping\n\n"
-        last_event_id = None
-        shown_from = -float("inf")
+                yield event.sse()
+        quiet = 0.0 if rows else quiet + cfg.live_poll_s
+        if quiet >= PING_S:
+            quiet = 0.0
+            yield ": ping\n\n"

@@ -21,6 +21,7 @@ from test_store import T0
 from api.app import create_app
 from api.context import Settings
 from api.signal import min_max_buckets
+from limbwatch.report import iso_ms
 from limbwatch.store.records import SensorStatus
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
@@ -213,6 +214,15 @@ def test_malformed_or_oversized_import_is_refused_with_the_command_line_message(
     assert big.status_code == 413
 
 
+def live_events(server: str, token: str, headers: dict[str, str] | None = None
+                ) -> list[dict[str, str]]:
+    """The events of `GET /api/v1/live?once=1`, each as its fields (id, event, data)."""
+    text = httpx.get(f"{server}/api/v1/live?once=1",
+                     headers={"Authorization": f"Bearer {token}", **(headers or {})}).text
+    return [dict(line.split(": ", 1) for line in block.splitlines())
+            for block in text.strip().split("\n\n") if block]
+
+
 def test_live_stream_alerts_after_the_confirm_delay_and_resumes(
     server: str, world: World, stores: tuple[SqliteSampleStore, SqliteRecordStore],
 ) -> None:
@@ -221,12 +231,9 @@ def test_live_stream_alerts_after_the_confirm_delay_and_resumes(
         t = NOW - 60 + 20 * k
         records.put_status([SensorStatus("LW-left", "kid", "left", t, True, 15.0, t, True, t)])
     records.put_status([SensorStatus("LW-o", "other", "left", NOW, True, 5.0, NOW, True, NOW)])
-    auth = {"Authorization": f"Bearer {world.tokens['caregiver']}"}
 
     def events(headers: dict[str, str]) -> list[dict[str, str]]:
-        text = httpx.get(f"{server}/api/v1/live?once=1", headers={**auth, **headers}).text
-        return [dict(line.split(": ", 1) for line in block.splitlines())
-                for block in text.strip().split("\n\n") if block]
+        return live_events(server, world.tokens["caregiver"], headers)
 
     first = events({})
     assert [e["event"] for e in first] == ["status", "status", "status", "alert", "status"]
@@ -236,6 +243,39 @@ def test_live_stream_alerts_after_the_confirm_delay_and_resumes(
     assert alert["alert"] == "low_battery" and alert["subject_id"] == "kid"  # not "other"
     resumed = events({"Last-Event-ID": first[2]["id"]})
     assert resumed == first[3:]  # from the event after, alert not repeated nor lost
+
+
+def test_a_new_live_stream_starts_with_each_sensors_newest_snapshot_and_its_open_alerts(
+    server: str, world: World, stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    """A sensor last seen 2 h ago (the gateway went too) is shown, and lost; one the gateway
+    has reported away for an hour is lost since then, though it alerted before the window."""
+    records = stores[1]
+    for t in (NOW - 7260, NOW - 7230, NOW - 7200):  # connected, then nothing from the gateway
+        records.put_status([SensorStatus("LW-left", "kid", "left", t, True, 80.0, t, True, t)])
+    records.put_status([SensorStatus("LW-o", "other", "left", NOW - 7200, True, 80.0,
+                                     NOW - 7200, True, None)])  # not this token's
+    for k in range(61):  # away from NOW - 3600 on, a snapshot a minute
+        t = NOW - 3600 + 60 * k
+        records.put_status([SensorStatus("LW-right", "kid", "right", t, False, 70.0,
+                                         NOW - 3600, None, None)])
+
+    got = live_events(server, world.tokens["caregiver"])
+    data = [json.loads(e["data"]) for e in got]
+    assert [(e["event"], d["serial"]) for e, d in zip(got, data, strict=True)] == [
+        ("status", "LW-left"), ("alert", "LW-left"), ("alert", "LW-right"),
+        *[("status", "LW-right")] * 11]  # the right's of the last 10 min
+    ids = [int(e["id"]) for e in got]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert data[0]["time"] == iso_ms(NOW - 7200) and data[0]["connected"] is True
+    assert {k: data[1][k] for k in ("alert", "since", "time")} == {
+        "alert": "lost", "since": iso_ms(NOW - 7200), "time": iso_ms(NOW)}
+    assert {k: data[2][k] for k in ("alert", "since")} == {
+        "alert": "lost", "since": iso_ms(NOW - 3600)}
+    assert data[3]["time"] == iso_ms(NOW - 600) and data[-1]["time"] == iso_ms(NOW)
+    resumed = live_events(server, world.tokens["caregiver"], {"Last-Event-ID": got[2]["id"]})
+    assert resumed[-11:] == got[3:]  # (and the right's since its alert), no alert again
+    assert {e["event"] for e in resumed} == {"status"}
 
 
 def test_bad_tokens_are_rate_limited_per_address(

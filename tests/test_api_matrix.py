@@ -70,7 +70,8 @@ ROUTES = [
     ("DELETE", "/api/v1/subjects/kid/shares/clinician_shared", None, _write(204)),
     ("GET", "/api/v1/live?once=1", None, {**READ, "other_caregiver": R,
                                           "clinician_unshared": R, "gateway": R}),
-    ("POST", "/api/v1/imports", "csv", _write(201)),
+    # a clinician brings recordings from elsewhere into a shared subject, and writes nothing else
+    ("POST", "/api/v1/imports", "csv", {**_write(201), "clinician_shared": 201}),
     ("DELETE", "/api/v1/session", None, {**READ, "other_caregiver": 204,
                                          "clinician_unshared": 204, "caregiver": 204,
                                          "clinician_shared": 204, "admin": 204,

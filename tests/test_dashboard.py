@@ -187,22 +187,29 @@ def test_caregiver_morning_journal_live_signal_and_log_out(served: Served,
     assert "left leg, stopped when I held it" in page.locator("#notes").inner_text()
     shoot(page, "morning")
 
-    # the live view: a sensor changes state, a device alert comes and is resolved
+    # the live view: a sensor changes state, a device alert comes and is resolved; the other,
+    # last heard from 2 h ago while connected (the gateway gone too), is away and lost
     now = served.now
     put(served, "LW0001L", "left", now - 5)
-    put(served, "LW0002R", "right", now - 5, battery=64.0)
+    put(served, "LW0002R", "right", now - 7200, battery=64.0)
     page.get_by_role("link", name="Live").click()
     ready(page)
     left = page.locator("article.sensor[data-serial='LW0001L']")
     left.and_(page.locator("[data-connected='true']")).wait_for()
+    right = page.locator("article.sensor[data-serial='LW0002R']")
+    right.and_(page.locator("[data-connected='false']")).wait_for()
+    assert "Away: last seen 02:59, 2 h ago" in right.inner_text()
+    assert "Connected" not in right.inner_text() and "Flowing" not in right.inner_text()
+    gone = page.locator("li.alert-device[data-alert='lost'][data-serial='LW0002R']")
+    assert "The right sensor has not been heard from since 02:59: check" in gone.inner_text()
     put(served, "LW0001L", "left", now + 10, connected=False, last_packet=now - 200)
     left.and_(page.locator("[data-connected='false']")).wait_for()
-    alert = page.locator("li.alert-device[data-alert='lost']")
+    alert = page.locator("li.alert-device[data-alert='lost'][data-serial='LW0001L']")
     alert.wait_for()
     assert "The left sensor has not been heard from since 04:56: check" in alert.inner_text()
     shoot(page, "live")
     put(served, "LW0001L", "left", now + 20)
-    page.locator("li.alert-device.resolved[data-alert='lost']").wait_for()
+    page.locator("li.alert-device.resolved[data-alert='lost'][data-serial='LW0001L']").wait_for()
     assert "Connected" in left.inner_text()
 
     # the specialist view: the signal zooms by asking for a narrower window

@@ -205,15 +205,36 @@ def test_status_snapshots_have_growing_ids(
     assert [i for i, _ in records.statuses_since(0, since_time=T0 + 0.5)] == [first + 1]
 
 
+def test_latest_statuses_are_each_serials_newest_however_old(
+    stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    _, records = stores
+    gone = SensorStatus("LW-left", "kid", "left", T0 - 86400, False, 40.0, T0 - 86500, None, None)
+    first = records.put_status([gone])
+    records.put_status([SensorStatus("LW-right", "kid", "right", T0 + k, True, 90.0, T0 + k,
+                                     None, None) for k in range(3)])
+    newest = SensorStatus("LW-right", "kid", "right", T0 + 9, True, 89.0, T0 + 9, None, None)
+    other = SensorStatus("LW-x", "other", "left", T0, True, None, T0, None, None)
+    last = records.put_status([newest, other])
+    assert records.latest_statuses() == [(first, gone), (last - 1, newest), (last, other)]
+    assert records.latest_statuses(["kid"]) == [(first, gone), (last - 1, newest)]
+    assert records.latest_statuses([]) == []
+    moved = SensorStatus("LW-left", "other", "left", T0 + 10, True, 40.0, T0 + 10, None, None)
+    records.put_status([moved])  # given to another child: no longer kid's sensor
+    assert [s.serial for _, s in records.latest_statuses(["kid"])] == ["LW-right"]
+
+
 def test_a_schema_3_store_is_upgraded_in_place_keeping_its_tokens_and_shares(
         tmp_path: Path) -> None:
-    """Schema 3 did not know the gateway role; opening such a store upgrades it (once, in one
-    transaction) and keeps every token and share."""
+    """Schema 3 did not know the gateway role, schema 4 had no index of live status by serial;
+    opening such a store upgrades it (once, in one transaction) and keeps every token and
+    share."""
     path = tmp_path / "v3.db"
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     for statement in schema.TABLES:
-        db.execute(statement.replace(", 'gateway'", ""))
+        if "sensor_status_by_serial" not in statement:
+            db.execute(statement.replace(", 'gateway'", ""))
     db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
     db.execute("PRAGMA user_version = 3")
     db.execute("INSERT INTO subjects VALUES ('kid', 'Kid', NULL, 'UTC')")
@@ -230,4 +251,5 @@ def test_a_schema_3_store_is_upgraded_in_place_keeping_its_tokens_and_shares(
         assert records.shared_subjects("home") == {"kid"}
     with SqliteSampleStore(path, create=False), closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
-        assert "tokens_v4" not in {r[0] for r in db.execute("SELECT name FROM sqlite_schema")}
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_schema")}
+        assert "tokens_v4" not in names and "sensor_status_by_serial" in names

@@ -46,10 +46,11 @@ def import_night(ctx: Ctx, who: Who, subject_id: Annotated[str, Form(min_length=
                                                                      max_length=100)],
                  left: Annotated[UploadFile | None, File()] = None,
                  right: Annotated[UploadFile | None, File()] = None) -> ImportOut:
-    """Store one or two legs' CSV files as a night of the subject and have it analysed. The
+    """Store one or two legs' CSV files as a night of the subject and have it analysed: for
+    its caregiver, a clinician it is shared with (recordings from elsewhere) or the admin. The
     201 body lists plausibility warnings (m/s^2 instead of g, times near 1970, one file for
     both legs, over 24 h)."""
-    subject = check_subject(ctx, who, subject_id, write=True)
+    subject = check_subject(ctx, who, subject_id, "import")
     legs: tuple[tuple[Side, UploadFile | None], ...] = (("left", left), ("right", right))
     uploads = [(side, f) for side, f in legs if f is not None]
     if not uploads:

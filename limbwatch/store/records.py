@@ -245,3 +245,8 @@ class RecordStore(GatewayRecords, Protocol):
         """(id, snapshot) with id > after_id (and time >= since_time), of `subjects` (default
         all), by id."""
 
+    def latest_statuses(self, subjects: Sequence[str] | None = None
+                        ) -> list[tuple[int, SensorStatus]]:
+        """(id, snapshot) of each serial's newest snapshot, however old, where that is of
+        `subjects` (default all), by id."""
+

@@ -4,9 +4,10 @@ the records and its chunk tables stay empty."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4  # 1: samples, reports by night start and events (before records existed);
+SCHEMA_VERSION = 5  # 1: samples, reports by night start and events (before records existed);
 # 2: records without night events, tokens, shares, journal and live status; 3: tokens without
-# the gateway role (upgraded in place by UPGRADES[3])
+# the gateway role (upgraded in place by UPGRADES[3]); 4: live status without its index by
+# serial (UPGRADES[4])
 APPLICATION_ID = int.from_bytes(b"LWst", "big")  # PRAGMA application_id of a limbwatch store
 WHAT = "limbwatch store"
 
@@ -19,6 +20,9 @@ _TOKENS = """CREATE TABLE tokens (
         created REAL NOT NULL,
         revoked REAL
     )"""
+
+# Each sensor's newest snapshot in one seek (the index holds the rowid, `id`, after the serial).
+_STATUS_BY_SERIAL = "CREATE INDEX sensor_status_by_serial ON sensor_status (serial)"
 
 SAMPLE_TABLES = (
     """CREATE TABLE chunks (
@@ -156,6 +160,7 @@ RECORD_TABLES = (
         on_ankle INTEGER,
         last_movement REAL
     )""",
+    _STATUS_BY_SERIAL,
 )
 
 TABLES = SAMPLE_TABLES + RECORD_TABLES
@@ -168,4 +173,5 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "INSERT INTO tokens_v4 SELECT * FROM tokens",
         "DROP TABLE tokens",
         "ALTER TABLE tokens_v4 RENAME TO tokens"),
+    4: (_STATUS_BY_SERIAL,),
 }

@@ -413,3 +413,26 @@ class SqliteRecordStore(GuardedSqlite):
             rows = db.execute(f"SELECT {_STATUS_COLUMNS} FROM sensor_status "
                               f"WHERE {' AND '.join(where)} ORDER BY id", args).fetchall()
         return [_status(row) for row in rows]
+
+    def latest_statuses(self, subjects: Sequence[str] | None = None
+                        ) -> list[tuple[int, SensorStatus]]:
+        # the serials by a skip-scan of sensor_status_by_serial, then each one's max(id) from
+        # it: a seek per serial, however many snapshots there are
+        where, args = "", list[Any]()
+        if subjects is not None:
+            where = f"AND subject_id IN ({', '.join('?' * len(subjects))})"
+            args = list(subjects)
+        with self._reading("read live status") as db:
+            rows = db.execute(
+                f"""WITH RECURSIVE serials (serial) AS (
+                       SELECT min(serial) FROM sensor_status
+                       UNION ALL
+                       SELECT (SELECT min(serial) FROM sensor_status s
+                               WHERE s.serial > serials.serial)
+                       FROM serials WHERE serials.serial IS NOT NULL)
+                   SELECT {_STATUS_COLUMNS} FROM sensor_status WHERE id IN (
+                       SELECT (SELECT max(id) FROM sensor_status s
+                               WHERE s.serial = serials.serial)
+                       FROM serials WHERE serials.serial IS NOT NULL) {where}
+                   ORDER BY id""", args).fetchall()
+        return [_status(row) for row in rows]
