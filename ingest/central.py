@@ -434,6 +434,7 @@ class SensorLink:
         if await asyncio.to_thread(self.spool.seqs, s.device, s.session):
             return  # the drain has not stored them all yet: the next refresh looks again
         self._synced = (s.session, newest)
+        self.status.synced = True
         self._event("synced", {"session": s.session, "newest_seq": newest})
 
     def _due_backfill(self) -> tuple[int, int] | None:
@@ -569,7 +570,7 @@ class SensorLink:
             return
         # arrival >= the last sample's time: a bound for the clock fit, backfill included
         s.clock.add_arrival(packet.ticks, packet.seq, self.clock.now(), len(packet.counts),
-                            s.rate_hz)
+                            s.rate_hz, live=not packet.flags & wire.Flag.BACKFILL)
         if not s.clock.ready_for(packet.seq):
             if len(s.unsynced) < MAX_UNSYNCED:  # else it is fetched from flash after the sync
                 s.unsynced.append(packet)
@@ -592,6 +593,7 @@ class SensorLink:
         ))
         s.have.add(packet.seq)
         self.status.packets += 1
+        self.status.synced = False
         if packet.flags & wire.Flag.BACKFILL:
             self.status.backfilled += 1
         else:

@@ -10,11 +10,13 @@ speed, so no quick burst can make later exchanges count for nothing.
 Model. Within a segment the device clock runs at a constant rate: UTC = utc0 + b * (ticks -
 ticks0), with its drift within +-MAX_DRIFT_PPM. The lines meeting every bound form a convex
 polygon, the feasible set; the model is one of its lines:
-- Rate. Packets delivered promptly trace the clock: the quickest deliveries lie on a line
-  parallel to it, as the shortest BLE delay does not change. Once they span MIN_SLOPE_SPAN_S the
-  rate is that of their lower envelope over its middle (the line under all of them touching
-  them on both sides of the middle; a variant of Moon, Skelly and Towsley's 1999 skew
-  estimate), which needs no noise model, only the quickest packets. With syncs alone, once they
+- Rate. Packets delivered live (not from flash: the caller says which) and promptly (within
+  PROMPT_S of the highest feasible line, which is never below the truth) trace the clock: the
+  quickest deliveries lie on a line parallel to it, as the shortest BLE delay does not change.
+  Once they span MIN_SLOPE_SPAN_S the rate is that of their lower envelope over its middle
+  (the line under all of them touching them on both sides of the middle; a variant of Moon,
+  Skelly and Towsley's 1999 skew estimate), which needs no noise model, only the quickest
+  packets. With syncs alone, once they
   span MIN_SLOPE_SPAN_S, it is the mean rate over the feasible lines within +-PRIOR_PPM (if no
   line meets every bound: the rate that violates them least). Before that it is nominal: a
   connect burst seconds long says nothing about drift. The rate is then clipped to the feasible
@@ -79,8 +81,8 @@ MAX_ENVELOPE_POINTS = 512  # per envelope; beyond, every other vertex is dropped
 SUSPECT_MARGIN_S = 0.25  # a bound this far outside every feasible line is a post-jump reading
 SUSPECT_RUN = 10  # consecutive suspect syncs then taken as they are: more than a connect burst
 # (8) and a sync or two, as a CLOCK_SET packet may come from flash after the burst
-PROMPT_S = 1.0  # a live packet arrives within its BLE delay (0.01-0.3 s, stalls aside) of the
-# line; one from flash is older than its connection's sync burst
+PROMPT_S = 1.0  # a live packet later than this (its BLE delay is 0.01-0.3 s, stalls aside)
+# waited in the sensor (a burst after a stall, a busy sensor catching up): a bound, not a trace
 MAX_HELD = 1024  # arrivals held per segment before its first sync, or as suspects
 
 _D_LO = 1.0 / (1.0 + MAX_DRIFT_PPM * 1e-6) - 1.0  # bounds of d, UTC s per device s minus 1
@@ -119,8 +121,16 @@ class Arrival:
     seq: int
     ticks: int
     arrival: float
-    prompt: bool = True  # delivered promptly (within PROMPT_S of the fitted line): it traces the
-    # clock's rate; a packet from flash bounds it only
+    prompt: bool = True  # delivered live and within PROMPT_S of every feasible line: it traces
+    # the clock's rate; a packet from flash (backfill) or one that waited bounds it only
+
+
+Raw = tuple[int, int, float, bool]  # a packet bound not yet placed on a segment's line: (seq,
+# ticks32 of its last sample, arrival, prompt)
+
+
+def _raw(a: Arrival) -> Raw:
+    return (a.seq, a.ticks % WRAP, a.arrival, a.prompt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,15 +360,14 @@ class _Segment:
         self.first_ticks = self.last_ticks = 0
         self.lower = _Envelope(upper_bounds=False)
         self.upper = _Envelope(upper_bounds=True)
-        self.trace = _Envelope(upper_bounds=True)  # prompt packet bounds only: for the rate
+        self.trace = _Envelope(upper_bounds=True)  # live packet bounds only: for the rate
         self.span = (math.inf, -math.inf)  # x of the first and last sync
         self.traced: float | None = None  # the rate the last fit took from the packets
         self.c = self.d = 0.0
         self.dirty = True
         self._polygon: _Polygon | None = None
-        self.held: deque[tuple[int, int, float]] = deque(maxlen=MAX_HELD)  # before a sync:
-        # (seq, ticks32 of the last sample, arrival)
-        self.suspect_arrivals: deque[tuple[int, int, float]] = deque(maxlen=MAX_HELD)
+        self.held: deque[Raw] = deque(maxlen=MAX_HELD)  # before a sync
+        self.suspect_arrivals: deque[Raw] = deque(maxlen=MAX_HELD)
         self.suspect_syncs: list[Sync] = []
         self.newest_seq = -1  # the newest packet taken as a bound
         self.trusted_seq = -1  # the newest packet before the pending suspect syncs
@@ -376,8 +385,8 @@ class _Segment:
             sync = Sync(ticks32, sent, received)
             self.insert_sync(sync)
             held, self.held = list(self.held), deque(maxlen=MAX_HELD)
-            for seq, t32, arrival in held:
-                self.add_arrival(seq, t32, arrival)
+            for raw in held:
+                self.add_arrival(*raw)
             return sync
         sync = Sync(unwrap(ticks32, self.predict_ticks((sent + received) / 2)), sent, received)
         x = (sync.ticks - self.ticks0) * TICK_S
@@ -410,18 +419,18 @@ class _Segment:
         self._bound(self.lower, x, sync.sent - TICK_S - self.utc_ref - x, None)
         self._bound(self.upper, x, sync.received - self.utc_ref - x, None)
 
-    def add_arrival(self, seq: int, ticks32: int, arrival: float) -> None:
+    def add_arrival(self, seq: int, ticks32: int, arrival: float, prompt: bool) -> None:
         """A packet whose sample at `ticks32` (u32) was taken before host UTC `arrival`."""
         if not self.syncs:
-            self.held.append((seq, ticks32, arrival))
+            self.held.append((seq, ticks32, arrival, prompt))
             return
         ticks = unwrap(ticks32, self.predict_ticks(arrival))
         x = (ticks - self.ticks0) * TICK_S
         y = arrival - self.utc_ref - x
         if self.c + self.d * x - y > SUSPECT_MARGIN_S and self._suspect(x, None, y):
-            self.suspect_arrivals.append((seq, ticks32, arrival))
+            self.suspect_arrivals.append((seq, ticks32, arrival, prompt))
             return
-        self.insert_arrival(Arrival(seq, ticks, arrival, y - self.c - self.d * x <= PROMPT_S))
+        self.insert_arrival(Arrival(seq, ticks, arrival, prompt and y - self._top(x) <= PROMPT_S))
 
     def insert_arrival(self, a: Arrival) -> None:
         self.newest_seq = max(self.newest_seq, a.seq)
@@ -431,6 +440,13 @@ class _Segment:
         self._bound(self.upper, x, y, a)
         if a.prompt and self.trace.add(x, y, a) and not self.dirty:
             self.dirty = self._traced() != self.traced
+
+    def _top(self, x: float) -> float:
+        """The highest feasible line at x: never below the truth, so a packet judged late
+        against it is late (judged against the fitted line, a line off by more than PROMPT_S
+        would count every packet late, and the rate they trace could never correct it)."""
+        poly = self.polygon()
+        return float((poly.offsets + poly.vertex_slopes * x).max())
 
     def _seen(self, ticks: int) -> None:
         self.first_ticks = min(self.first_ticks, ticks)
@@ -477,7 +493,7 @@ class _Segment:
         self.dirty = False
 
     def _traced(self) -> float | None:
-        """The rate the prompt packets trace, once they span MIN_SLOPE_SPAN_S: the slope of
+        """The rate the live packets trace, once they span MIN_SLOPE_SPAN_S: the slope of
         their envelope's edge over its middle (their quickest deliveries follow the clock)."""
         xs = self.trace.xs
         if len(xs) > 1 and xs[-1] - xs[0] >= MIN_SLOPE_SPAN_S:
@@ -550,15 +566,15 @@ class _Segment:
         kept = {id(t): t for t in (*self.upper.tags, *self.trace.tags) if t is not None}
         return sorted(kept.values(), key=lambda a: (a.seq, a.arrival))
 
-    def split(self, first_seq: int) -> tuple[_Segment, list[Sync], list[tuple[int, int, float]]]:
+    def split(self, first_seq: int) -> tuple[_Segment, list[Sync], list[Raw]]:
         """After a clock jump at packet `first_seq`: this segment without what belongs after it
         (suspect and forced syncs, arrivals of packets >= first_seq), and those syncs and raw
-        arrivals (seq, ticks32, arrival)."""
+        arrivals."""
         cut = len(self.syncs) if self.forced_from is None else self.forced_from
         after = self.syncs[cut:] + self.suspect_syncs
         queued = [*self.held, *self.suspect_arrivals]
         kept = [a for a in self.arrivals() if a.seq < first_seq]
-        raw = [(a.seq, a.ticks % WRAP, a.arrival) for a in self.arrivals() if a.seq >= first_seq]
+        raw = [_raw(a) for a in self.arrivals() if a.seq >= first_seq]
         raw += [r for r in queued if r[0] >= first_seq]
         if not after and not raw:
             return self, [], []
@@ -569,7 +585,7 @@ class _Segment:
             for a in kept:
                 fresh.insert_arrival(a)
         else:
-            fresh.held.extend((a.seq, a.ticks % WRAP, a.arrival) for a in kept)
+            fresh.held.extend(_raw(a) for a in kept)
         fresh.held.extend(r for r in self.held if r[0] < first_seq)
         fresh.suspect_arrivals.extend(r for r in self.suspect_arrivals if r[0] < first_seq)
         return fresh, after, raw
@@ -603,15 +619,15 @@ class DeviceClock:
         i = bisect.bisect_right(self._starts, first_seq)
         seg = _Segment(first_seq)
         syncs: list[Sync] = []
-        raw: list[tuple[int, int, float]] = []
+        raw: list[Raw] = []
         if i > 0:
             self._segments[i - 1], syncs, raw = self._segments[i - 1].split(first_seq)
         self._segments.insert(i, seg)
         self._starts.insert(i, first_seq)
         for s in syncs:
             seg.add_sync(s.ticks % WRAP, s.sent, s.received)
-        for seq, ticks32, arrival in raw:
-            seg.add_arrival(seq, ticks32, arrival)
+        for r in raw:
+            seg.add_arrival(*r)
 
     def add_sync(self, ticks32: int, sent: float, received: float) -> Sync:
         """A TIME_SYNC exchange: written at host UTC `sent`, the reply with the device's ticks
@@ -621,9 +637,10 @@ class DeviceClock:
         return self._segments[-1].add_sync(int(ticks32), float(sent), float(received))
 
     def add_arrival(self, ticks32: int, seq: int, arrival: float, n_samples: int = 1,
-                    rate_hz: float | None = None) -> None:
+                    rate_hz: float | None = None, *, live: bool = True) -> None:
         """Packet `seq`, first sample at device `ticks32` (u32), `n_samples` at nominal
-        `rate_hz`, arrived at host UTC `arrival` (live or from flash: both are bounds)."""
+        `rate_hz`, arrived at host UTC `arrival`: live (it traces the rate) or, `live` False,
+        from flash (a bound only)."""
         if not self._segments:
             self.new_segment(0)
         last = ticks32
@@ -631,7 +648,7 @@ class DeviceClock:
             if rate_hz is None:
                 raise ValueError("rate_hz is needed for a packet of several samples")
             last = (ticks32 + round((n_samples - 1) * TICK_HZ / rate_hz)) % WRAP
-        self._segment(seq).add_arrival(int(seq), int(last), float(arrival))
+        self._segment(seq).add_arrival(int(seq), int(last), float(arrival), live)
 
     def unwrapped(self, ticks32: int, seq: int, near: float | None = None) -> int:
         """The unwrapped ticks of a reading carried by packet `seq`: the ticks that `to_utc`

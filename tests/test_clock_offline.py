@@ -161,7 +161,7 @@ def simulate(delays: Delays, seed: int, hours: float = 10.0, jump: str = "",
             clock.new_segment(p)
             sync_at(t + 0.01)  # the gateway asks for a sync at once
         if arrivals:
-            clock.add_arrival(int(ticks[p]), p, t, PER_PACKET, RATE)
+            clock.add_arrival(int(ticks[p]), p, t, PER_PACKET, RATE, live=bool(live[p]))
         if clock.ready_for(p):
             stamp(p)
         else:
