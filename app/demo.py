@@ -116,7 +116,9 @@ def _birth_date(age_months: float) -> date:
 
 async def _collect(config_path: Path, night_end: float) -> None:
     """Collect until the night is over and everything arrived, or until the deadline (which
-    scales with 1 / speed): then say what did not arrive."""
+    scales with 1 / speed): then say what did not arrive. The night is over when every sensor's
+    morning sync is complete (it stopped sampling and all it took is stored), not when the
+    gateway's clock passes its end: a simulator starved of CPU runs behind that clock."""
     config = load_config(config_path)
     clock = config.clock
     deadline = time.monotonic() + DEADLINE_SLACK_S + DEADLINE_FACTOR * max(
@@ -135,14 +137,16 @@ async def _collect(config_path: Path, night_end: float) -> None:
                     f"{s.side} {'connected' if s.connected else 'away'} {s.packets} packets "
                     f"({s.backfilled} backfilled, {s.gaps_open} missing)" for s in status),
                     flush=True)
-            done = now > night_end + SETTLE_S and all(
-                s.connected and s.gaps_open == 0 for s in status) and len(ingester.spool) == 0
+            done = now > night_end + SETTLE_S and all(s.synced for s in status)
             if done or task.done():
                 break
             if time.monotonic() > deadline:
                 print("  deadline reached; not arrived: " + "; ".join(
                     f"{s.side}: {'connected' if s.connected else 'not connected'}, "
-                    f"{s.gaps_open} packets still missing" for s in status)
+                    f"{s.gaps_open} packets still missing, newest sample "
+                    + ("none" if s.last_packet_time is None else
+                       f"{(night_end - s.last_packet_time) / 60:.1f} min before the night's end")
+                    + ("" if s.synced else ", still sampling or sending") for s in status)
                     + f"; {len(ingester.spool)} chunks still in the spool", flush=True)
                 break
         stop.set()

@@ -130,6 +130,8 @@ class SensorStatus:
     gaps_lost: int = 0  # packets the sensor no longer had
     connects: int = 0
     drift_ppm: float = 0.0
+    synced: bool = False  # the sensor stopped sampling and every packet it took is stored (the
+    # morning sync is complete); False again when a newer packet comes
 
 
 @dataclass(frozen=True, slots=True)
