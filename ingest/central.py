@@ -474,7 +474,12 @@ class SensorLink:
         self.status.gaps_open = len(s.missing)
 
     async def _sync(self, client: BleakClient, dropped: asyncio.Event) -> None:
+        """A TIME_SYNC exchange into the session's clock, and its model to the store; none once
+        the night is collected (its morning sync complete, nothing newer): the model that
+        stamped it is then final, as its report uses it."""
         s = self._require()
+        if self._synced == (s.session, s.highest) and not s.unsynced:
+            return
         self._sync_id = (self._sync_id + 1) & 0xFFFFFFFF
         sent = self.clock.now()
         reply, received = await self._ask(client, wire.command(wire.Op.TIME_SYNC, self._sync_id),
