@@ -51,7 +51,7 @@ from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
 from ingest.aio import first_of
-from ingest.clock import DeviceClock, Sync
+from ingest.clock import Arrival, DeviceClock, Sync
 from ingest.spool import PendingModels, Spool, drain
 from ingest.writer import MAX_QUEUED, SpoolWriter
 from limbwatch import wire
@@ -149,34 +149,42 @@ KEEP_SESSIONS = 2  # sensor sessions whose syncs the gateway keeps: the current 
 
 
 class ClockState:
-    """Clock syncs per (device, session), kept in a JSON file replaced atomically.
+    """Clock syncs and packet bounds per (device, session), kept in a JSON file replaced
+    atomically: a restarted gateway fits the same model (without the packet bounds the rate of
+    the live packets is lost, and the model after a restart is that of the syncs alone).
 
     `snapshot` runs on the event loop (where the clocks change), `write` in a worker thread; a
     write never replaces a newer snapshot already written."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._data: dict[str, list[list[float]]] = (
-            json.loads(path.read_text()) if path.exists() else {}
-        )
+        self._data: dict[str, dict[str, list[list[float]]]] = {
+            key: value if isinstance(value, dict) else {"syncs": value}  # a file of syncs only
+            for key, value in (json.loads(path.read_text()) if path.exists() else {}).items()}
         self._lock = threading.Lock()
         self._version = self._written = 0
 
     def load(self, device: str, session: int) -> DeviceClock:
-        rows = self._data.get(f"{device}/{session}", [])
-        return DeviceClock.restore([(int(r[0]), Sync(int(r[1]), r[2], r[3])) for r in rows])
+        kept = self._data.get(f"{device}/{session}", {})
+        return DeviceClock.restore(
+            [(int(r[0]), Sync(int(r[1]), r[2], r[3])) for r in kept.get("syncs", [])],
+            [(int(r[0]), Arrival(int(r[1]), int(r[2]), r[3], bool(r[4])))
+             for r in kept.get("arrivals", [])])
 
     def sessions(self) -> list[tuple[str, int]]:
         """The (device, session) pairs with syncs kept here."""
         return [(key.rsplit("/", 1)[0], int(key.rsplit("/", 1)[1])) for key in self._data]
 
     def snapshot(self, device: str, session: int, clock: DeviceClock) -> tuple[int, str]:
-        """Take in `clock`'s syncs, keeping the KEEP_SESSIONS sessions of the device synced
-        last (the file would otherwise grow by every night's session); (version, file text)
-        for `write`."""
+        """Take in `clock`'s syncs and packet bounds, keeping the KEEP_SESSIONS sessions of the
+        device synced last (the file would otherwise grow by every night's session); (version,
+        file text) for `write`."""
         key = f"{device}/{session}"
         self._data.pop(key, None)  # re-inserted last: the order is that of the latest sync
-        self._data[key] = [[seq, s.ticks, s.sent, s.received] for seq, s in clock.syncs()]
+        self._data[key] = {
+            "syncs": [[seq, s.ticks, s.sent, s.received] for seq, s in clock.syncs()],
+            "arrivals": [[seq, a.seq, a.ticks, a.arrival, int(a.prompt)]
+                         for seq, a in clock.arrivals()]}
         kept = [k for k in self._data if k.rsplit("/", 1)[0] == device]
         for old in kept[:-KEEP_SESSIONS]:
             del self._data[old]

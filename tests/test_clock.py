@@ -16,7 +16,6 @@ from ingest.clock import (
     MAX_DRIFT_PPM,
     MAX_ENVELOPE_POINTS,
     WRAP,
-    Arrival,
     ClockModel,
     DeviceClock,
     Sync,
@@ -236,23 +235,29 @@ def night(seed: int = 4, jump_at_h: float = 1.0) -> DeviceClock:
     return clock
 
 
-def test_restore_of_syncs_and_arrivals_reproduces_the_model() -> None:
+def test_the_gateway_state_file_restores_the_same_model(tmp_path: Path) -> None:
+    """A restarted gateway fits what it wrote: the syncs and the packet bounds (the rate the
+    live packets trace included) round-trip through the JSON state file."""
     clock = night()
     model = clock.model()
     assert len(model.segments) == 2 and all(s.consistent for s in model.segments)
-    # as the gateway's state file would keep them: plain JSON rows
-    rows = json.loads(json.dumps({
-        "syncs": [[seq, s.ticks, s.sent, s.received] for seq, s in clock.syncs()],
-        "arrivals": [[seq, a.seq, a.ticks, a.arrival, a.prompt] for seq, a in clock.arrivals()],
-    }))
-    restored = DeviceClock.restore(
-        [(int(r[0]), Sync(int(r[1]), r[2], r[3])) for r in rows["syncs"]],
-        [(int(r[0]), Arrival(int(r[1]), int(r[2]), r[3], bool(r[4]))) for r in rows["arrivals"]])
-    assert restored.model() == model
+    state = ClockState(tmp_path / "spool-clock.json")
+    state.write(*state.snapshot("LW1", 3, clock))
+    assert ClockState(tmp_path / "spool-clock.json").load("LW1", 3).model() == model
     assert len(clock.arrivals()) < 100  # the envelopes: a few dozen bounds, not 9,000 packets
     without = DeviceClock.restore(clock.syncs())  # syncs alone: a valid, looser model
+    assert without.model() != model
     assert all(s.consistent for s in without.model().segments)
     assert ClockModel.from_dict(json.loads(json.dumps(model.as_dict()))) == model
+
+
+def test_a_state_file_of_syncs_alone_still_loads(tmp_path: Path) -> None:
+    """The file an earlier gateway wrote (syncs only, no packet bounds) gives the syncs' model."""
+    clock = night()
+    path = tmp_path / "spool-clock.json"
+    path.write_text(json.dumps({"LW1/3": [[seq, s.ticks, s.sent, s.received]
+                                          for seq, s in clock.syncs()]}))
+    assert ClockState(path).load("LW1", 3).model() == DeviceClock.restore(clock.syncs()).model()
 
 
 def test_restore_of_syncs_reproduces_a_model_from_syncs() -> None:
