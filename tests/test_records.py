@@ -224,16 +224,31 @@ def test_latest_statuses_are_each_serials_newest_however_old(
     assert [s.serial for _, s in records.latest_statuses(["kid"])] == ["LW-right"]
 
 
+def test_pruning_drops_old_snapshots_but_each_sensors_newest(
+    stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    _, records = stores
+    gone = SensorStatus("LW-old", "kid", "left", T0 - 9000, False, 40.0, T0 - 9100, None, None)
+    old, newest = (SensorStatus("LW-right", "kid", "right", T0 + k, True, 90.0, T0 + k, None,
+                                None) for k in (-5000, 0))
+    kept = records.put_status([gone])
+    records.put_status([old])
+    last = records.put_status([newest])
+    assert records.prune_statuses(T0 - 1000) == 1  # `old`: `gone` is LW-old's newest
+    assert records.statuses_since(0) == [(kept, gone), (last, newest)]
+    assert records.prune_statuses(T0 + 1) == 0
+
+
 def test_a_schema_3_store_is_upgraded_in_place_keeping_its_tokens_and_shares(
         tmp_path: Path) -> None:
-    """Schema 3 did not know the gateway role, schema 4 had no index of live status by serial;
-    opening such a store upgrades it (once, in one transaction) and keeps every token and
-    share."""
+    """Schema 3 did not know the gateway role, schema 4 had no index of live status by serial,
+    schema 5 none by time; opening such a store upgrades it (once, in one transaction) and
+    keeps every token and share."""
     path = tmp_path / "v3.db"
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     for statement in schema.TABLES:
-        if "sensor_status_by_serial" not in statement:
+        if "INDEX sensor_status_by" not in statement:
             db.execute(statement.replace(", 'gateway'", ""))
     db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
     db.execute("PRAGMA user_version = 3")
@@ -252,4 +267,5 @@ def test_a_schema_3_store_is_upgraded_in_place_keeping_its_tokens_and_shares(
     with SqliteSampleStore(path, create=False), closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_schema")}
-        assert "tokens_v4" not in names and "sensor_status_by_serial" in names
+        assert "tokens_v4" not in names
+        assert {"sensor_status_by_serial", "sensor_status_by_time"} <= names

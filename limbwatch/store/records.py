@@ -250,3 +250,6 @@ class RecordStore(GatewayRecords, Protocol):
         """(id, snapshot) of each serial's newest snapshot, however old, where that is of
         `subjects` (default all), by id."""
 
+    def prune_statuses(self, before: float) -> int:
+        """Drop the snapshots with time < `before` but each serial's newest; how many."""
+

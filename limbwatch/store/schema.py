@@ -4,10 +4,10 @@ the records and its chunk tables stay empty."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5  # 1: samples, reports by night start and events (before records existed);
+SCHEMA_VERSION = 6  # 1: samples, reports by night start and events (before records existed);
 # 2: records without night events, tokens, shares, journal and live status; 3: tokens without
 # the gateway role (upgraded in place by UPGRADES[3]); 4: live status without its index by
-# serial (UPGRADES[4])
+# serial (UPGRADES[4]); 5: nor by time (UPGRADES[5])
 APPLICATION_ID = int.from_bytes(b"LWst", "big")  # PRAGMA application_id of a limbwatch store
 WHAT = "limbwatch store"
 
@@ -23,6 +23,8 @@ _TOKENS = """CREATE TABLE tokens (
 
 # Each sensor's newest snapshot in one seek (the index holds the rowid, `id`, after the serial).
 _STATUS_BY_SERIAL = "CREATE INDEX sensor_status_by_serial ON sensor_status (serial)"
+# A stream's opening snapshots (the last minutes) and the pruning of old ones, without a scan.
+_STATUS_BY_TIME = "CREATE INDEX sensor_status_by_time ON sensor_status (time)"
 
 SAMPLE_TABLES = (
     """CREATE TABLE chunks (
@@ -161,6 +163,7 @@ RECORD_TABLES = (
         last_movement REAL
     )""",
     _STATUS_BY_SERIAL,
+    _STATUS_BY_TIME,
 )
 
 TABLES = SAMPLE_TABLES + RECORD_TABLES
@@ -174,4 +177,5 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "DROP TABLE tokens",
         "ALTER TABLE tokens_v4 RENAME TO tokens"),
     4: (_STATUS_BY_SERIAL,),
+    5: (_STATUS_BY_TIME,),
 }

@@ -436,3 +436,10 @@ class SqliteRecordStore(GuardedSqlite):
                        FROM serials WHERE serials.serial IS NOT NULL) {where}
                    ORDER BY id""", args).fetchall()
         return [_status(row) for row in rows]
+
+    def prune_statuses(self, before: float) -> int:
+        with self._transaction("drop old status snapshots (none was dropped)") as db:
+            return int(db.execute(
+                "DELETE FROM sensor_status WHERE time < ? AND id NOT IN "
+                "(SELECT max(id) FROM sensor_status GROUP BY serial)",
+                (float(before),)).rowcount)
