@@ -9,11 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from api_world import World, build_world
 
+from limbwatch.store import schema
 from limbwatch.store.backup import in_use, store_file
 from limbwatch.store.records import Subject
 from limbwatch.store.sqlite import SqliteSampleStore
@@ -164,6 +166,35 @@ def test_restore_checks_the_backup(world: World, tmp_path: Path) -> None:
     done = run("restore", "--store", str(target), str(foreign))
     assert done.returncode == 2 and "not a limbwatch store" in done.stderr
     assert not target.exists()
+
+
+def test_a_backup_of_an_older_schema_is_restored_and_upgraded_a_newer_one_refused(
+        world: World, tmp_path: Path) -> None:
+    """A backup made before the last schema change (5: no live-status index by time) still
+    restores, and the store upgrades on opening; one of a newer limbwatch is refused."""
+    older = tmp_path / "v5.db"
+    assert run("backup", "--store", str(world.path), "-o", str(older)).returncode == 0
+    with closing(sqlite3.connect(older, isolation_level=None)) as db:
+        db.execute("DROP INDEX sensor_status_by_time")
+        db.execute("PRAGMA user_version = 5")
+    restored = tmp_path / "restored.db"
+    done = run("restore", "--store", str(restored), str(older))
+    assert done.returncode == 0, done.stderr
+    with SqliteRecordStore(restored, create=False) as records:
+        assert records.report(world.night) is not None
+    with closing(sqlite3.connect(restored)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+        assert db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'sensor_status_by_time'"
+                          ).fetchone() == (1,)
+
+    newer = tmp_path / "newer.db"
+    newer.write_bytes(older.read_bytes())
+    with closing(sqlite3.connect(newer, isolation_level=None)) as db:
+        db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    done = run("restore", "--store", str(tmp_path / "other.db"), str(newer))
+    assert done.returncode == 2, done.stderr
+    assert f"of schema {schema.SCHEMA_VERSION + 1}" in done.stderr
+    assert "upgrade limbwatch" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_store_file_of_each_url() -> None:

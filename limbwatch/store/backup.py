@@ -8,7 +8,8 @@ with an InfluxDB sample store the samples are InfluxDB's to back up (`influx bac
   on the source, so the copy is the store as of one commit while the gateway, the worker and
   the API go on writing (WAL: readers and writers do not block each other). The copy goes to a
   temporary file beside the output, is turned into a self-contained file (rollback journal, no
-  `-wal`), checked (`PRAGMA integrity_check`, the store's application_id and schema version),
+  `-wal`), checked (`PRAGMA integrity_check`, the store's application_id and a schema version
+  this limbwatch reads: its own, or an older one that a store upgrades in place on opening),
   flushed to disk, and only then renamed to the output.
 - **Restore** checks the backup the same way first, refuses a target that another process has
   open (every process with a store open holds a shared lock on the file's lock bytes, across
@@ -129,7 +130,8 @@ def restore(url: str, backup_file: Path, *, force: bool = False) -> Summary:
 
 def verify(path: Path) -> Summary:
     """The summary of a store file that passes `PRAGMA integrity_check` and is a limbwatch
-    store of this schema; Damaged or NotAStore otherwise."""
+    store of a schema this limbwatch reads (an older one is upgraded when the store is next
+    opened); Damaged or NotAStore otherwise."""
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -199,9 +201,12 @@ def _check_identity(db: sqlite3.Connection, path: Path) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if app_id != schema.APPLICATION_ID:
         raise NotAStore(f"{path}: is not a limbwatch store (application_id {app_id:#x})")
-    if version != schema.SCHEMA_VERSION:
+    oldest = min(v for v in range(schema.SCHEMA_VERSION + 1)
+                 if all(u in schema.UPGRADES for u in range(v, schema.SCHEMA_VERSION)))
+    if not oldest <= version <= schema.SCHEMA_VERSION:
         raise NotAStore(f"{path}: is a limbwatch store of schema {version}; this limbwatch "
-                        f"reads schema {schema.SCHEMA_VERSION}")
+                        f"reads schemas {oldest}-{schema.SCHEMA_VERSION}"
+                        + (" (upgrade limbwatch)" if version > schema.SCHEMA_VERSION else ""))
 
 
 def _refuse_existing(path: Path, force: bool, what: str) -> None:
