@@ -402,15 +402,16 @@ class SqliteRecordStore(GuardedSqlite):
     def statuses_since(self, after_id: int, *, since_time: float | None = None,
                        subjects: Sequence[str] | None = None
                        ) -> list[tuple[int, SensorStatus]]:
-        where, args = ["id > ?"], list[Any]([int(after_id)])
-        if since_time is not None:
+        where, args, table = ["id > ?"], list[Any]([int(after_id)]), "sensor_status"
+        if since_time is not None:  # the planner would scan by id (no sort): 5x slower at 100k
             where.append("time >= ?")
             args.append(float(since_time))
+            table += " INDEXED BY sensor_status_by_time"
         if subjects is not None:
             where.append(f"subject_id IN ({', '.join('?' * len(subjects))})")
             args += list(subjects)
         with self._reading("read live status") as db:
-            rows = db.execute(f"SELECT {_STATUS_COLUMNS} FROM sensor_status "
+            rows = db.execute(f"SELECT {_STATUS_COLUMNS} FROM {table} "
                               f"WHERE {' AND '.join(where)} ORDER BY id", args).fetchall()
         return [_status(row) for row in rows]
 
