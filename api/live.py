@@ -8,7 +8,9 @@ of the time since it), with a confirm delay so that a brief drop does not alarm 
 fatigue: `../shared/notes/surfaces.md`):
 - `low_battery`: below `low_battery_pct` for `confirm_s`;
 - `lost`: disconnected (or no packet for `confirm_s`) and nothing heard for `lost_after_s`; a
-  sensor whose newest snapshot is old (the gateway went away too) counts as not heard since;
+  sensor whose newest snapshot is old (the gateway went away too) counts as not heard since
+  when a stream starts; for a stream already open, the analysis service adds snapshots of a
+  silent gateway's sensors saying they are not connected (`worker.live_status`);
 - `off_ankle`: the sensor reports it is off the ankle for `confirm_s`.
 Each alerts once per episode; a condition that clears and comes back alerts again.
 """

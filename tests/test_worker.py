@@ -15,7 +15,7 @@ from analysis.night import analyze_night
 from firmware_sim.night import simulate_night
 from firmware_sim.scenario import load_scenario
 from limbwatch.store.nights import night_recordings
-from limbwatch.store.records import DeviceEvent, SensorStatus, Subject
+from limbwatch.store.records import DeviceEvent, Subject
 from limbwatch.store.samples import Chunk
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
@@ -200,26 +200,3 @@ def test_a_night_is_over_once_every_leg_has_synced_after_its_last_sample(
     ready = service.records.night(night.id)
     assert ready is not None and ready.status == "ready"
 
-
-def test_each_round_drops_old_live_status_once_an_hour_keeping_each_sensors_newest(
-        tmp_path: Path) -> None:
-    clock = Clock(T0)
-    service = service_on(tmp_path / "limbwatch.db", clock)
-    day = service.status_keep_s
-
-    def snapshot(serial: str, t: float) -> SensorStatus:
-        return SensorStatus(serial, "kid", "left", t, True, 80.0, t, None, None)
-
-    service.records.put_status([snapshot("LW-gone", T0 - 2 * day), snapshot("LW-1", T0 - day - 1)])
-    service.records.put_status([snapshot("LW-1", T0 - day + 1)])
-    service.poll()
-    assert [(s.serial, s.time) for _, s in service.records.statuses_since(0)] == [
-        ("LW-gone", T0 - 2 * day), ("LW-1", T0 - day + 1)]
-    service.records.put_status([snapshot("LW-1", T0)])
-    clock.t = T0 + 1800  # within the hour: no pruning yet
-    service.poll()
-    assert len(service.records.statuses_since(0)) == 3
-    clock.t = T0 + 3600
-    service.poll()
-    assert [(s.serial, s.time) for _, s in service.records.statuses_since(0)] == [
-        ("LW-gone", T0 - 2 * day), ("LW-1", T0)]

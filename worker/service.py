@@ -9,9 +9,8 @@ Each round (`AnalysisService.poll`):
    for, is analysed from the samples; the report, its figures, flags and events
    (`NightResult.events`) are stored in one transaction (the previous report stays until then);
    a failure is recorded with its reason;
-4. once every PRUNE_EVERY_S, the gateway's live-status snapshots older than `status_keep_s`
-   are dropped, each sensor's newest kept (the gateway adds one per sensor every 2 s, about
-   43,000 a day; the live view reads the last minutes and each sensor's newest).
+4. the live-status upkeep (`worker.live_status`): a sensor whose gateway went silent is
+   reported away, and old snapshots are pruned.
 
 All state is in the record store, so a restart repeats no finished work and loses none pending.
 
@@ -30,7 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from datetime import time as datetime_time
 from zoneinfo import ZoneInfo
@@ -45,14 +44,13 @@ from limbwatch.errors import LimbwatchError, Unavailable
 from limbwatch.store.nights import refresh_nights
 from limbwatch.store.records import NightRecord, RecordStore, Subject
 from limbwatch.store.samples import FiguresSink, SampleStore
+from worker.live_status import LiveStatusUpkeep
 
 log = logging.getLogger(__name__)
 
 QUIET_S = 30 * 60.0  # no new data for this long: the night is over (a sensor away for 5-10 min
 # in the night must not end it; a morning sync follows within minutes of waking)
 POLL_S = 10.0
-STATUS_KEEP_S = 24 * 3600.0  # live-status snapshots kept (a night's connection, to look back at)
-PRUNE_EVERY_S = 3600.0
 MAX_BACKOFF_S = 60.0
 
 ANALYSIS_DURATION = Histogram(
@@ -77,8 +75,9 @@ class AnalysisService:
     rules: Rules = "wasm2016"  # for the nights it analyses (`analyse` may say otherwise)
     # the age assumed for a subject without a birth date (None: unknown, the child thresholds)
     default_age_months: float | None = None
-    status_keep_s: float = STATUS_KEEP_S
-    _pruned: float = field(default=-math.inf, init=False)  # when statuses were last pruned
+
+    def __post_init__(self) -> None:
+        self.live_status = LiveStatusUpkeep(self.records, self.now)
 
     def is_over(self, night: NightRecord) -> bool:
         """A caregiver said so, no new data for `quiet_s`, or (for a night still recording) the
@@ -117,13 +116,7 @@ class AnalysisService:
                 if night.reanalyse or night.status in ("waiting", "analysing"):
                     self.analyse(night)
                     done.append(night.id)
-        now = self.now()
-        if now - self._pruned >= PRUNE_EVERY_S:
-            dropped = self.records.prune_statuses(now - self.status_keep_s)
-            self._pruned = now
-            if dropped:
-                log.info("dropped %d live-status snapshots older than %.0f h", dropped,
-                         self.status_keep_s / 3600)
+        self.live_status.run()
         return done
 
     def analyse(self, night: NightRecord, *, age_months: float | None = None,
