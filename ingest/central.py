@@ -151,14 +151,16 @@ KEEP_SESSIONS = 2  # sensor sessions whose syncs the gateway keeps: the current 
 class ClockState:
     """Clock syncs and packet bounds per (device, session), kept in a JSON file replaced
     atomically: a restarted gateway fits the same model (without the packet bounds the rate of
-    the live packets is lost, and the model after a restart is that of the syncs alone).
+    the live packets is lost, and the model after a restart is that of the syncs alone); and
+    the newest packet of a session whose morning sync was complete, so that a restarted gateway
+    does not sync that collected night's clock again (see `SensorLink._sync`).
 
     `snapshot` runs on the event loop (where the clocks change), `write` in a worker thread; a
     write never replaces a newer snapshot already written."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._data: dict[str, dict[str, list[list[float]]]] = {
+        self._data: dict[str, dict[str, Any]] = {
             key: value if isinstance(value, dict) else {"syncs": value}  # a file of syncs only
             for key, value in (json.loads(path.read_text()) if path.exists() else {}).items()}
         self._lock = threading.Lock()
@@ -170,6 +172,19 @@ class ClockState:
             [(int(r[0]), Sync(int(r[1]), r[2], r[3])) for r in kept.get("syncs", [])],
             [(int(r[0]), Arrival(int(r[1]), int(r[2]), r[3], bool(r[4])))
              for r in kept.get("arrivals", [])])
+
+    def synced(self, device: str, session: int) -> int | None:
+        """The session's newest packet when its morning sync was complete, if it was (and no
+        sync came after)."""
+        newest = self._data.get(f"{device}/{session}", {}).get("synced")
+        return None if newest is None else int(newest)
+
+    def mark_synced(self, device: str, session: int, newest: int) -> tuple[int, str]:
+        """Note that the session's morning sync is complete up to `newest`; (version, file
+        text) for `write`."""
+        self._data.setdefault(f"{device}/{session}", {})["synced"] = newest
+        self._version += 1
+        return self._version, json.dumps(self._data)
 
     def sessions(self) -> list[tuple[str, int]]:
         """The (device, session) pairs with syncs kept here."""
@@ -361,6 +376,10 @@ class SensorLink:
             s = _Session(device, status.session, status.rate_hz, status.counts_per_g, clock,
                          _clock_model(clock), have=have, highest=max(have, default=-1))
             self._session = s
+            newest = self.state.synced(device, status.session)
+            if newest is not None:  # collected before a restart: its clock stays as it is
+                self._synced = (status.session, newest)
+                self.status.synced = newest == s.highest
         else:
             s.rate_hz, s.counts_per_g = status.rate_hz, status.counts_per_g
 
@@ -444,8 +463,18 @@ class SensorLink:
         if await asyncio.to_thread(self.spool.seqs, s.device, s.session):
             return  # the drain has not stored them all yet: the next refresh looks again
         self._synced = (s.session, newest)
+        await self._keep(self.state.mark_synced(s.device, s.session, newest))
         self.status.synced = True
         self._event("synced", {"session": s.session, "newest_seq": newest})
+
+    async def _keep(self, snapshot: tuple[int, str]) -> None:
+        """Write a `ClockState` snapshot to its file; a failure is only logged (the store gets
+        the model anyway; a restarted gateway may then re-stamp less, or sync again)."""
+        try:
+            await asyncio.to_thread(self.state.write, *snapshot)
+        except OSError as exc:
+            log.warning("%s: cannot keep the clock state in %s: %s", self.target.name,
+                        self.state.path, exc, extra=self._about)
 
     def _due_backfill(self) -> tuple[int, int] | None:
         """The first run of missing packets that waited long enough for a late arrival, as long
@@ -493,12 +522,7 @@ class SensorLink:
         reply, received = await self._ask(client, wire.command(wire.Op.TIME_SYNC, self._sync_id),
                                           dropped)
         s.clock.add_sync(wire.TimeSyncReply.decode(reply.payload).ticks, sent, received)
-        try:
-            await asyncio.to_thread(self.state.write, *self.state.snapshot(s.device, s.session,
-                                                                             s.clock))
-        except OSError as exc:  # the store gets the model anyway; a restart may re-stamp less
-            log.warning("%s: cannot keep the clock syncs in %s: %s", self.target.name,
-                        self.state.path, exc, extra=self._about)
+        await self._keep(self.state.snapshot(s.device, s.session, s.clock))
         s.model = _clock_model(s.clock)
         if s.model is not None:
             self.models.put(s.device, s.session, s.model)

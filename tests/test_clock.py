@@ -251,6 +251,20 @@ def test_the_gateway_state_file_restores_the_same_model(tmp_path: Path) -> None:
     assert ClockModel.from_dict(json.loads(json.dumps(model.as_dict()))) == model
 
 
+def test_the_state_file_keeps_a_sessions_morning_sync_until_the_next_clock_sync(
+        tmp_path: Path) -> None:
+    clock = night()
+    path = tmp_path / "spool-clock.json"
+    state = ClockState(path)
+    state.write(*state.snapshot("LW1", 3, clock))
+    state.write(*state.mark_synced("LW1", 3, 1799))
+    assert ClockState(path).synced("LW1", 3) == 1799
+    assert ClockState(path).load("LW1", 3).model() == clock.model()  # the model kept too
+    assert ClockState(path).synced("LW1", 2) is None
+    state.write(*state.snapshot("LW1", 3, clock))  # a sync after it: new data came
+    assert ClockState(path).synced("LW1", 3) is None
+
+
 def test_a_state_file_of_syncs_alone_still_loads(tmp_path: Path) -> None:
     """The file an earlier gateway wrote (syncs only, no packet bounds) gives the syncs' model."""
     clock = night()
