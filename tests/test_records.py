@@ -90,6 +90,13 @@ def test_night_keeps_its_id_when_late_backfill_extends_or_fills_it(
     assert found[0].id == night.id and found[1].id == night.id + 1  # ids are sequential
     assert [n.id for n in records.nights("kid")] == [found[1].id, night.id]  # newest first
     assert [n.id for n in records.nights("kid", last=date(2026, 11, 20))] == [night.id]
+    # the other leg's night backfilled into the older night, after the newer one began
+    samples.write_chunks(leg_chunks("right", 20, t0=T0 + HOUR, session=3))
+    chunks = records.night_chunks("kid")
+    older, newer = refresh_nights(samples, records, KID, now=6.0)
+    assert older.id == night.id and older.data_changed == 6.0 and newer == found[1]
+    assert records.night_chunks("kid") == chunks + 20
+    assert refresh_nights(samples, records, KID, now=7.0) == [newer]  # no look back needed
 
 
 def test_report_replaces_the_old_one_in_one_step_and_readies_the_night(

@@ -178,6 +178,9 @@ class RecordStore(GatewayRecords, Protocol):
                limit: int | None = None, before: date | None = None) -> list[NightRecord]:
         """A subject's nights with first <= date <= last (and date < before), newest first."""
 
+    def night_chunks(self, subject_id: str) -> int:
+        """How many chunks the subject's nights held when each was last refreshed."""
+
     def mark_ended(self, night_id: int) -> None:
         """The night is over: analyse it once its data is in."""
 

@@ -185,6 +185,11 @@ class SqliteRecordStore(GuardedSqlite):
                              (subject_id, day.isoformat())).fetchone()
         return _night(row)
 
+    def night_chunks(self, subject_id: str) -> int:
+        with self._reading("count the nights' chunks") as db:
+            return int(db.execute("SELECT coalesce(sum(chunks), 0) FROM nights "
+                                  "WHERE subject_id = ?", (subject_id,)).fetchone()[0])
+
     def night(self, night_id: int) -> NightRecord | None:
         def read(db: sqlite3.Connection) -> NightRecord | None:
             row = db.execute(f"{_SELECT_NIGHTS} WHERE n.id = ?", (int(night_id),)).fetchone()
