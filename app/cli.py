@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import socket
 
     from analysis.plm import Rules
-    from limbwatch.settings import Settings
+    from limbwatch.settings import LiveSettings, Settings
     from limbwatch.store.records import NightRecord, RecordStore
     from limbwatch.store.samples import SampleStore
     from limbwatch.store.sqlite_base import Synchronous
@@ -470,7 +470,8 @@ def _serve(args: argparse.Namespace) -> int:
                 _end_with_parent(parent)
                 with _stores(settings.store.url, synchronous="FULL") as (samples, records):
                     _serve_stores(samples, records, api.host, api.port, worker=False,
-                                  banner=lambda url: [], sock=sock, tls=tls)
+                                  banner=lambda url: [], sock=sock, tls=tls,
+                                  live=settings.live)
                 code = 0
             except BaseException as exc:  # one line, as main() would say it, then gone
                 print(f"limbwatch serve: a server process stopped: {exc}", file=sys.stderr)
@@ -484,7 +485,7 @@ def _serve(args: argparse.Namespace) -> int:
                           poll_s=settings.worker.poll_s, rules=settings.analysis.rules,
                           default_age_months=settings.analysis.default_age_months,
                           banner=lambda url: [f"Serving {url} (docs at {url}docs)"], sock=sock,
-                          tls=tls)
+                          tls=tls, live=settings.live)
     finally:
         for pid in children:
             with suppress(ProcessLookupError):
@@ -543,10 +544,12 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
                   quiet_min: float | None = None, poll_s: float | None = None,
                   rules: Rules = "wasm2016", default_age_months: float | None = None,
                   sock: socket.socket | None = None,
-                  tls: tuple[Path, Path] | None = None) -> None:
+                  tls: tuple[Path, Path] | None = None,
+                  live: LiveSettings | None = None) -> None:
     """Serve the API (and the analysis service beside it, unless not `worker`) until SIGINT or
     SIGTERM (then exit 0) on `sock`, else on host:port (0 takes a free one), over HTTPS with
-    `tls` (certificate, key); once it listens, print `banner(url)` line by line."""
+    `tls` (certificate, key), its live alerts timed by `live` (default: the defaults); once it
+    listens, print `banner(url)` line by line."""
     import asyncio
     import logging
     import signal
@@ -560,7 +563,13 @@ def _serve_stores(samples: SampleStore, records: RecordStore, host: str, port: i
 
     if not any(getattr(h, "_limbwatch", False) for h in logging.getLogger().handlers):
         setup_logging()  # the demo: text logs (the services set theirs from the settings)
-    app = create_app(samples, records, now=time.time)
+    from api.context import Settings as ApiSettings
+    from limbwatch.settings import LiveSettings
+
+    live = live or LiveSettings()
+    app = create_app(samples, records, now=time.time, settings=ApiSettings(
+        lost_after_s=live.lost_after_min * 60, confirm_s=live.confirm_s,
+        low_battery_pct=live.low_battery_pct))
     listening = _listen(host, port) if sock is None else sock
 
     class Server(uvicorn.Server):

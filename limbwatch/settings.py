@@ -19,6 +19,10 @@ and the environment only).
     poll_s = 10.0                      # seconds between rounds
     # metrics_port = 9100              # serve Prometheus metrics (default: not served)
     metrics_host = "127.0.0.1"
+    [live]                             # the live view's device alerts (limbwatch serve)
+    lost_after_min = 2.0               # a sensor not heard from this long is lost
+    confirm_s = 30.0                   # a condition holds this long before it alerts
+    low_battery_pct = 20.0
     [analysis]
     rules = "wasm2016"                 # or "aasm"; age thresholds from each subject's birth date
     # default_age_months = 48          # for subjects without one (default: unknown, child)
@@ -130,6 +134,12 @@ class WorkerSettings(_Section):
     metrics_host: NonEmpty = "127.0.0.1"
 
 
+class LiveSettings(_Section):
+    lost_after_min: float = Field(default=2.0, gt=0)
+    confirm_s: float = Field(default=30.0, ge=0)
+    low_battery_pct: float = Field(default=20.0, ge=0, le=100)
+
+
 class AnalysisSettings(_Section):
     rules: Literal["wasm2016", "aasm"] = "wasm2016"
     # the age assumed for a subject without a birth date; None: unknown (the child thresholds)
@@ -172,6 +182,7 @@ class Settings(_Section):
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
+    live: LiveSettings = LiveSettings()
     analysis: AnalysisSettings = AnalysisSettings()
     logging: LoggingSettings = LoggingSettings()
     spool: SpoolSettings = SpoolSettings()
@@ -182,7 +193,7 @@ class Settings(_Section):
 
 # the sections whose keys the environment and options may set, each key once
 _SCALAR: dict[str, type[_Section]] = {
-    "store": StoreSettings, "api": ApiSettings, "worker": WorkerSettings,
+    "store": StoreSettings, "api": ApiSettings, "worker": WorkerSettings, "live": LiveSettings,
     "analysis": AnalysisSettings, "logging": LoggingSettings, "spool": SpoolSettings,
     "ble": BleSettings, "clock": ClockSettings,
 }

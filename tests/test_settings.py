@@ -27,7 +27,7 @@ from limbwatch.config import GatewayConfig, load_config
 from limbwatch.logs import JsonFormatter, setup_logging
 from limbwatch.settings import Settings, SettingsError, env_name, keys, load_settings
 from limbwatch.store.nights import refresh_nights
-from limbwatch.store.records import Subject
+from limbwatch.store.records import SensorStatus, Subject
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
 
@@ -310,6 +310,40 @@ def test_serve_takes_its_store_and_port_from_the_settings(tmp_path: Path) -> Non
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert all(json.loads(line) for line in err.splitlines())
+
+
+@pytest.mark.parametrize("lost_after_min, lost", [(2.0, True), (15.0, False)])
+def test_serve_times_the_live_alerts_by_the_settings(tmp_path: Path, lost_after_min: float,
+                                                     lost: bool) -> None:
+    """A sensor last heard from 10 min ago is lost with `live.lost_after_min` 2, not with 15."""
+    import signal
+
+    import httpx
+
+    store = tmp_path / "limbwatch.db"
+    with SqliteRecordStore(store) as records:
+        records.put_subject(Subject("kid", "Kid", None, "UTC"))
+        then = time.time() - 600
+        records.put_status([SensorStatus("LW1", "kid", "left", then, True, 80.0, then, True,
+                                         None)])
+    env = clean_env(LIMBWATCH_STORE_URL=f"sqlite:{store}")
+    token = cli("token", "create", "--role", "admin", "--name", "a", env=env, cwd=tmp_path)
+    assert token.returncode == 0, token.stderr
+    path = write(tmp_path, f"[api]\nport = 0\nworker = false\n[live]\n"
+                           f"lost_after_min = {lost_after_min}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"],
+                            env={**env, "LIMBWATCH_CONFIG": str(path)}, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[1]
+        events = httpx.get(f"{url}api/v1/live?once=1", timeout=10, headers={
+            "Authorization": f"Bearer {token.stdout.strip()}"}).text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert "event: status" in events
+    assert ('"alert": "lost"' in events) == lost, events
 
 
 def test_the_gateways_lines_about_a_sensor_name_it(caplog: pytest.LogCaptureFixture) -> None:
