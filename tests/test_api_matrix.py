@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,7 @@ ROUTES = [
     ("GET", "/api/v1/subjects/kid/trends?from=2026-11-01&to=2026-11-30", None, READ),
     ("GET", "/api/v1/subjects/kid/journal", None, READ),
     ("POST", "/api/v1/subjects/kid/journal", {"kind": "fever", "text": "38.2"}, _write(201)),
+    ("GET", "/api/v1/subjects/kid/shares", None, _write(R)),
     ("POST", "/api/v1/subjects/kid/shares", {"token_name": "clinician_unshared"}, _write(201)),
     ("DELETE", "/api/v1/subjects/kid/shares/clinician_shared", None, _write(204)),
     ("GET", "/api/v1/live?once=1", None, {**READ, "other_caregiver": R,
@@ -123,3 +125,25 @@ def test_authorisation_matrix(client: TestClient, world: World, who: str, method
     assert got.status_code == expected[who], got.text
     if got.status_code == 401:
         assert got.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# routes that take no bearer token: the log-in itself (a token in the body, `test_api.py`) and
+# what is served before it (health, metrics, the docs, the dashboard's pages and files)
+UNGUARDED = {("POST", "/api/v1/session")}
+
+
+def test_the_matrix_has_every_api_route(world: World) -> None:
+    """A new /api/v1/ route cannot slip out of the matrix."""
+    app = create_app(SqliteSampleStore(world.path), SqliteRecordStore(world.path))
+    served = {(method.upper(), path) for path, methods in app.openapi()["paths"].items()
+              if path.startswith("/api/v1/") for method in methods}
+
+    def template(path: str) -> str:
+        """A matrix path as its route's template: ids and query strings put back as names."""
+        path = path.split("?")[0].replace("{night}", "{night_id}")
+        return re.sub(r"/subjects/kid", "/subjects/{subject_id}",
+                      re.sub(r"/shares/[a-z_]+$", "/shares/{token_name}", path))
+
+    covered = {(m, template(p)) for m, p, _, _ in ROUTES} | UNGUARDED
+    assert served - covered == set()
+    assert covered - served == set()  # (and the templates above are right)
