@@ -131,9 +131,20 @@ def check_token(ctx: Context, request: Request, token: str) -> Principal:
     if found is None or not hmac.compare_digest(found.digest, wanted) or found.revoked:
         limit.failed(address, now)
         raise _unauthorised("the token is not valid (unknown or revoked)")
-    shared = (ctx.records.shared_subjects(found.name)
-              if found.role in ("clinician", "gateway") else set())
-    return Principal(found.name, found.role, found.subject_id, frozenset(shared))
+    return _principal_of(ctx, found)
+
+
+def _principal_of(ctx: Context, token: Token) -> Principal:
+    shared = (ctx.records.shared_subjects(token.name)
+              if token.role in ("clinician", "gateway") else set())
+    return Principal(token.name, token.role, token.subject_id, frozenset(shared))
+
+
+def principal_now(ctx: Context, name: str) -> Principal | None:
+    """The principal of the token `name` as the store has it now (its shares may have
+    changed), None once it is revoked or gone: for a request that lasts, such as a stream."""
+    token = ctx.records.token(name)
+    return None if token is None or token.revoked else _principal_of(ctx, token)
 
 
 async def principal(request: Request, ctx: Annotated[Context, Depends(context)],

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from api.auth import Principal, principal_now
 from api.context import Context, Settings
 from limbwatch.report import iso_ms
 from limbwatch.store.records import RecordStore, SensorStatus
@@ -123,13 +124,22 @@ def opening_snapshots(records: RecordStore, since_time: float, subjects: Sequenc
     return rows, set(newest.values())
 
 
-async def stream(ctx: Context, subjects: Sequence[str] | None, last_event_id: int | None,
+def visible_subjects(ctx: Context, who: Principal) -> list[str] | None:
+    """The subjects whose sensors `who` may follow (None: all, for an admin)."""
+    return None if who.role == "admin" else [
+        s.id for s in ctx.records.subjects() if who.may_read(s.id)]
+
+
+async def stream(ctx: Context, who: Principal, last_event_id: int | None,
                  once: bool) -> AsyncIterator[str]:
-    """The event stream: with `last_event_id`, every event after it (as far back as
-    `live_history_s`); else each sensor's newest snapshot however old, the snapshots of the
-    last `live_history_s` and the alerts still open; then new ones as the gateway stores them
-    (every `live_poll_s`), until the client goes or, with `once`, at once."""
+    """The event stream of the subjects `who` may see: with `last_event_id`, every event
+    after it (as far back as `live_history_s`); else each sensor's newest snapshot however old,
+    the snapshots of the last `live_history_s` and the alerts still open; then new ones as the
+    gateway stores them (every `live_poll_s`), until the client goes or, with `once`, at once.
+    What `who` may see is looked up again at every poll: a share taken back stops its subject's
+    events, and a revoked token ends the stream (the browser's reconnection then gets 401)."""
     cfg = ctx.settings
+    subjects = await asyncio.to_thread(visible_subjects, ctx, who)
     tracker = AlertTracker(cfg)
     now = ctx.now()
     shown_from = now - cfg.live_history_s
@@ -150,6 +160,10 @@ async def stream(ctx: Context, subjects: Sequence[str] | None, last_event_id: in
     quiet = 0.0
     while True:
         await asyncio.sleep(cfg.live_poll_s)
+        now_who = await asyncio.to_thread(principal_now, ctx, who.name)
+        if now_who is None:
+            return
+        subjects = await asyncio.to_thread(visible_subjects, ctx, now_who)
         rows = await asyncio.to_thread(ctx.records.statuses_since, after, subjects=subjects)
         for snapshot_id, status in rows:
             after = snapshot_id

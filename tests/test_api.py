@@ -278,6 +278,35 @@ def test_a_new_live_stream_starts_with_each_sensors_newest_snapshot_and_its_open
     assert {e["event"] for e in resumed} == {"status"}
 
 
+def test_an_open_stream_follows_a_share_taken_back_and_ends_when_the_token_is_revoked(
+    server: str, world: World, stores: tuple[SqliteSampleStore, SqliteRecordStore],
+) -> None:
+    records = stores[1]
+
+    def put(serial: str, t: float) -> None:
+        records.put_status([SensorStatus(serial, "kid", "left", t, True, 80.0, t, True, t)])
+
+    put("LW-left", NOW)
+    headers = {"Authorization": f"Bearer {world.tokens['clinician_shared']}"}
+    seen: list[str] = []
+    with httpx.stream("GET", f"{server}/api/v1/live", headers=headers, timeout=10) as live:
+        lines = live.iter_lines()
+        for line in lines:
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:])["serial"])
+                break
+        records.delete_share("kid", "clinician_shared")
+        time.sleep(0.3)  # a few polls: the stream now sees no subject
+        put("LW-after-unshare", NOW + 1)
+        time.sleep(0.3)
+        records.revoke_token("clinician_shared", NOW)
+        started = time.monotonic()
+        rest = list(lines)  # the stream ends by itself
+    assert time.monotonic() - started < 5
+    assert seen == ["LW-left"]
+    assert not any("LW-after-unshare" in line for line in rest), rest
+
+
 def test_bad_tokens_are_rate_limited_per_address(
     stores: tuple[SqliteSampleStore, SqliteRecordStore], world: World,
 ) -> None:

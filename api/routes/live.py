@@ -22,9 +22,7 @@ async def live(ctx: Ctx, who: Who,
                once: Annotated[bool, Query(description="send what is pending, then close")]
                = False) -> StreamingResponse:
     """Status of the sensors of the subjects this token may see, and alerts about them."""
-    subjects = None if who.role == "admin" else [
-        s.id for s in ctx.records.subjects() if who.may_read(s.id)]
     return StreamingResponse(
-        stream(ctx, subjects, last_event_id, once or ctx.settings.live_once),
+        stream(ctx, who, last_event_id, once or ctx.settings.live_once),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
