@@ -120,11 +120,12 @@ def analyze_night(
     breaks = [iv for leg in legs for iv in (*leg.gaps, *leg.nonwear)]
     scoring = plm.score_plm(lm_in, rules=rules, breaks=breaks)
     periodic = scoring.periodic_legs()
+    settled = scoring.settled_legs()  # only these series' LMs are no wake evidence
 
     evidence, moving = [], []
     for leg in legs:
         mine = [i for i, m in enumerate(lm_in) if m.side == leg.side]
-        free = [(lm_in[i].start, lm_in[i].end) for i in mine if not periodic[i]]
+        free = [(lm_in[i].start, lm_in[i].end) for i in mine if not settled[i]]
         evidence.append(_seconds_per_epoch(_within_epochs([*free, *leg.other_movement], t0),
                                            t0, n_ep))
         moving.append(_seconds_per_epoch([*leg.lms, *leg.other_movement], t0, n_ep))

@@ -32,6 +32,7 @@ Decisions where the rules leave room:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,6 +76,17 @@ PI_MIN_IMIS = 10
 """Below 10 IMIs the periodicity index is not reported (a ratio of a handful is noise)."""
 PI_MIN_LM_RATE_PER_H = 10.0
 """Drakatos 2021 (PMC8662505): the periodicity index is unreliable below ~10 LM/h."""
+
+LOCAL_PI_WINDOW_S = 150.0
+"""Surroundings of a series for its local periodicity index: 2.5 min either side (as long as
+the window of the sleep scoring's wake region, `analysis.sleep.REGION_EPOCHS`)."""
+SETTLED_MIN_PI = 0.86
+"""A series whose local periodicity index reaches 0.86 is periodic whatever its length: the
+mean PI of RLS patients with PLMS > 15/h (Shin et al., JCSM 2016, PMC4957186)."""
+SETTLED_MIN_LMS = 8
+"""A series of >= 8 LMs is periodic whatever its surroundings: the median series in true sleep
+on the tuning nights had 8 LMs, one in an awakening scored sleep 4-5 (issue 9, `fragmented_plms`
+seeds 4-40). Allowing 8 read a severe-PLMS episode as wake (`severe_plms` seed 2)."""
 
 IMI_BIN_S = 2.0
 """PLMScoRe imi_plot: IMI histogram in 2-s bins from 0 to 90 s."""
@@ -136,6 +148,52 @@ class PlmScoring:
             for i in movement.members:
                 periodic[i] = movement.periodic
         return periodic
+
+    def local_periodicity(self, window_s: float = LOCAL_PI_WINDOW_S) -> list[float]:
+        """Per series (as `self.series`): its periodicity index in its surroundings, 0-1.
+
+        Ferri 2006 PI over the movements whose onset lies within `window_s` (s) of the series,
+        its own LMs included: the share of their IMIs that sit in runs of >= 3 consecutive IMIs
+        in (10, 90] s between candidates. IMIs across a break are not counted; an IMI to or
+        from a non-candidate is counted and not periodic. A long series in quiet sleep is near
+        1; a short PLM-like run among a waking child's other movements is low.
+        """
+        onsets = np.array([m.start for m in self.movements], dtype=float)
+        candidate = np.array([m.candidate for m in self.movements], dtype=bool)
+        started, ended = _break_counts(onsets, self.breaks)
+        imis = np.round(np.diff(onsets), TIME_DECIMALS)
+        counted = started[1:] <= ended[:-1]
+        in_range = (counted & candidate[:-1] & candidate[1:] & (imis > PI_IMI_FLOOR_S)
+                    & (imis <= MAX_IMI_S))
+        out = []
+        for series in self.series:
+            lo = int(np.searchsorted(onsets, series.start - window_s, side="left"))
+            hi = int(np.searchsorted(onsets, series.end + window_s, side="right"))
+            edges = np.diff(np.concatenate(([0], in_range[lo:hi - 1].astype(np.int8), [0])))
+            run_lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+            periodic = int(run_lengths[run_lengths >= PI_MIN_RUN_IMIS].sum())
+            out.append(periodic / max(1, int(np.count_nonzero(counted[lo:hi - 1]))))
+        return out
+
+    def settled_legs(self) -> list[bool]:
+        """Per input LM: whether it is in a PLM series that is periodic in its surroundings.
+
+        That is a series of at least `SETTLED_MIN_LMS` LMs, or one whose local periodicity
+        index (`local_periodicity`) reaches `SETTLED_MIN_PI`. The other series, short and
+        among non-periodic movement, are PLM-like runs that a waking child's voluntary
+        movements make as readily as PLMS do (issue 9, `fragmented_plms`).
+        """
+        settled = [False] * self._input_count()
+        onsets = [m.start for m in self.movements]
+        for series, pi in zip(self.series, self.local_periodicity(), strict=True):
+            if series.count < SETTLED_MIN_LMS and pi < SETTLED_MIN_PI:
+                continue
+            first = bisect.bisect_left(onsets, series.start)
+            last = bisect.bisect_right(onsets, series.end)
+            for movement in self.movements[first:last]:
+                for i in movement.members if movement.periodic else ():
+                    settled[i] = True
+        return settled
 
     def _input_count(self) -> int:
         return sum(len(m.members) for m in self.movements)

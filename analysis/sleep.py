@@ -3,7 +3,9 @@
 Wrist algorithms (Sadeh, Cole-Kripke) are fitted to wrist activity counts of adults and count
 every movement as evidence of wake. At the ankle, in children with periodic limb movements, that
 turns PLM series into "wake". Here a wake period can only start from movement outside PLM series
-(brief jerks and tremor never count): per epoch, that moving share of the most active leg is
+that are periodic in their surroundings (`analysis.plm.PlmScoring.settled_legs`: long, or with a
+high local periodicity index; a short PLM-like run among a waking child's other movements does
+count; brief jerks and tremor never count): per epoch, that moving share of the most active leg is
 smoothed with the Oakley/Actiware weights (1/25, 1/5, 1, 1/5, 1/25), and at least
 `MIN_SEED_EPOCHS` epochs above `WAKE_SEED` start a wake period (one is enough where the 2.5-min
 share of any leg movement exceeds `WAKE_DENSE` in two neighbouring epochs: a turn-over in quiet
@@ -57,10 +59,10 @@ MIN_DATA_SHARE = 0.5  # of an epoch, for it to be scored
 MIN_AWAKENING_EPOCHS = 2  # a wake bout of >= 1 min after sleep onset counts as an awakening
 METHOD = (
     "ankle movement; wake starts where the Oakley-weighted share of movement outside PLM series "
-    f"exceeds {WAKE_SEED:.2f} in {MIN_SEED_EPOCHS}+ epochs (1 where the 2.5-min share of any "
-    f"movement exceeds {WAKE_DENSE:.2f}) and extends while the 2.5-min share "
-    f"of any leg movement exceeds {WAKE_REGION:.2f}, from and to an epoch with movement; sleep "
-    f"runs under {MIN_SLEEP_RUN / 2:g} min between wake rescored wake"
+    f"periodic in their surroundings exceeds {WAKE_SEED:.2f} in {MIN_SEED_EPOCHS}+ epochs (1 "
+    f"where the 2.5-min share of any movement exceeds {WAKE_DENSE:.2f}) and extends while the "
+    f"2.5-min share of any leg movement exceeds {WAKE_REGION:.2f}, from and to an epoch with "
+    f"movement; sleep runs under {MIN_SLEEP_RUN / 2:g} min between wake rescored wake"
 )
 
 
@@ -70,12 +72,13 @@ def score(evidence_s: np.ndarray, moving_s: np.ndarray, data_share: np.ndarray, 
           movements: np.ndarray | None = None) -> str:
     """Epoch string of S/W/N.
 
-    evidence_s: (n,) seconds per epoch of movement outside PLM series (most active leg): what
-    can start a wake period; moving_s: (n,) seconds per epoch of any movement (most active leg):
-    what a wake period extends through; data_share: (n,) 0-1 share of the epoch with worn data
-    (best leg); movements: (k, 2+) every leg movement of both legs (start, end, ...), s from
-    the first epoch's start, sorted: with them, a night that does not start with a wake period
-    starts awake until the legs keep still for `ONSET_STILL_S` (settling, module docstring).
+    evidence_s: (n,) seconds per epoch of movement outside settled PLM series (most active leg,
+    `analysis.plm.PlmScoring.settled_legs`): what can start a wake period; moving_s: (n,)
+    seconds per epoch of any movement (most active leg): what a wake period extends through;
+    data_share: (n,) 0-1 share of the epoch with worn data (best leg); movements: (k, 2+) every
+    leg movement of both legs (start, end, ...), s from the first epoch's start, sorted: with
+    them, a night that does not start with a wake period starts awake until the legs keep still
+    for `ONSET_STILL_S` (settling, module docstring).
     """
     scored = data_share >= MIN_DATA_SHARE
 

@@ -166,6 +166,35 @@ def test_series_broken_by_non_clm() -> None:
     assert not any(periodic(scoring))
 
 
+def test_local_periodicity_of_a_lone_series_is_one_and_it_is_settled() -> None:
+    scoring = score_plm(train([0, 20, 40, 60]))
+    assert scoring.local_periodicity() == [1.0]
+    assert scoring.settled_legs() == [True] * 4
+
+
+def _among_waking_movement(series: list[float]) -> list[LegMovement]:
+    """The series bounded by long movements (non-CLM) and pairs of LMs 4 s apart around it."""
+    end = series[-1]
+    clutter = [-100, -96, -60, -56, end + 40, end + 44, end + 80, end + 84]
+    return [*train(series), *train(clutter), lm(-20.0, 12.0), lm(end + 10.0, 12.0)]
+
+
+def test_short_series_among_waking_movement_is_not_settled() -> None:
+    scoring = score_plm(_among_waking_movement([0, 20, 40, 60]))
+    assert series_counts(scoring) == [4]
+    (pi,) = scoring.local_periodicity()
+    assert pi == pytest.approx(3 / 13)  # 3 periodic IMIs of the 13 within 150 s of the series
+    assert not any(scoring.settled_legs())
+
+
+def test_long_series_is_settled_whatever_its_surroundings() -> None:
+    scoring = score_plm(_among_waking_movement([20.0 * k for k in range(8)]))
+    assert series_counts(scoring) == [8]
+    settled = scoring.settled_legs()
+    assert sum(settled) == 8
+    assert settled == scoring.periodic_legs()
+
+
 def test_aasm_ignores_movements_over_10_s() -> None:
     scoring = score_plm([*train([0, 20, 40, 60, 80, 100]), lm(45.0, 12.0)], rules="aasm")
     assert series_counts(scoring) == [6]
