@@ -47,3 +47,15 @@ def test_invalid_token(case: schemathesis.Case) -> None:
     if case.path.startswith("/api/v1/") and case.path != "/api/v1/session":
         # never served: only refusals (a body or method FastAPI rejects before auth)
         assert response.status_code in (400, 401, 405, 413, 422, 429), response.text
+
+
+def test_every_answer_declares_what_it_holds() -> None:
+    """Each status an operation documents has a schema for its body (but 204: none), so that
+    the checks above have something to hold each answer to."""
+    missing = [(method, path, status)
+               for path, operations in APP.openapi()["paths"].items()
+               for method, operation in operations.items()
+               for status, answer in operation["responses"].items()
+               if status != "204" and not all(
+                   c.get("schema") for c in answer.get("content", {None: {}}).values())]
+    assert missing == []

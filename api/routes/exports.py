@@ -24,6 +24,16 @@ from limbwatch.store.records import NightRecord, Note, Subject
 router = APIRouter(prefix="/api/v1", tags=["exports"])
 PROBLEMS: dict[int | str, dict[str, object]] = {404: {"model": Problem},
                                                 409: {"model": Problem}}
+EDF, CSV, PDF, JSON = "application/edf", "text/csv; charset=utf-8", "application/pdf", \
+    "application/json"
+
+
+def _answers(media: str, what: str) -> dict[int | str, dict[str, object]]:
+    """The OpenAPI answers of an export: the file as `media`, or a problem."""
+    schema = ({"type": "object"} if media == JSON else {"type": "string"}
+              if media.startswith("text/") else {"type": "string", "format": "binary"})
+    return {200: {"description": f"{what} (an attachment)",
+                  "content": {media.split(";")[0]: {"schema": schema}}}, **PROBLEMS}
 
 
 def _analysed(ctx: Context, night: NightRecord) -> tuple[Subject, NightResult, list[Note]]:
@@ -46,7 +56,8 @@ def _file(body: bytes | str, media: str, night: NightRecord, suffix: str) -> Res
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/nights/{night_id}/export.edf", response_class=Response, responses=PROBLEMS)
+@router.get("/nights/{night_id}/export.edf", response_class=Response,
+            responses=_answers(EDF, "EDF+C file"))
 def export_edf(ctx: Ctx, night: ReadNight) -> Response:
     """EDF+C of the night: each leg's x, y, z in g (physical range +-16 g, the largest any
     stored sample can hold), events and journal notes as annotations."""
@@ -56,39 +67,42 @@ def export_edf(ctx: Ctx, night: ReadNight) -> Response:
             for leg in result.legs}
     body = edf.night_edf(result, legs, full_scale_g=MAX_ABS_G, subject=subject, notes=notes,
                          algorithm_version=ALGORITHM_VERSION)
-    return _file(body, "application/edf", night, ".edf")
+    return _file(body, EDF, night, ".edf")
 
 
-@router.get("/nights/{night_id}/events.csv", response_class=Response, responses=PROBLEMS)
+@router.get("/nights/{night_id}/events.csv", response_class=Response,
+            responses=_answers(CSV, "the night's events, a CSV table"))
 def export_events(ctx: Ctx, night: ReadNight) -> Response:
     subject, result, notes = _analysed(ctx, night)
     body = tables.events_csv(result, notes=notes, subject=subject,
                              algorithm_version=ALGORITHM_VERSION)
-    return _file(body, "text/csv; charset=utf-8", night, "-events.csv")
+    return _file(body, CSV, night, "-events.csv")
 
 
-@router.get("/nights/{night_id}/epochs.csv", response_class=Response, responses=PROBLEMS)
+@router.get("/nights/{night_id}/epochs.csv", response_class=Response,
+            responses=_answers(CSV, "the night's 30-s epochs, a CSV table"))
 def export_epochs(ctx: Ctx, night: ReadNight) -> Response:
     subject, result, _ = _analysed(ctx, night)
     body = tables.epochs_csv(result, subject=subject, algorithm_version=ALGORITHM_VERSION)
-    return _file(body, "text/csv; charset=utf-8", night, "-epochs.csv")
+    return _file(body, CSV, night, "-epochs.csv")
 
 
-@router.get("/nights/{night_id}/report.pdf", response_class=Response, responses=PROBLEMS)
+@router.get("/nights/{night_id}/report.pdf", response_class=Response,
+            responses=_answers(PDF, "the printable report"))
 def export_pdf(ctx: Ctx, night: ReadNight,
                page: Annotated[Literal["a4", "letter"], Query()] = "a4") -> Response:
     """A printable report of the night (A4 or US Letter)."""
     subject, result, notes = _analysed(ctx, night)
     body = printable.night_report_pdf([result], subject=subject, notes=notes,
                                       algorithm_version=ALGORITHM_VERSION, page_size=page)
-    return _file(body, "application/pdf", night, ".pdf")
+    return _file(body, PDF, night, ".pdf")
 
 
 @router.get("/nights/{night_id}/sleep-episode.json", response_class=Response,
-            responses=PROBLEMS)
+            responses=_answers(JSON, "an Open mHealth omh:sleep-episode data point"))
 def export_omh(ctx: Ctx, night: ReadNight) -> Response:
     """The night's main sleep as an Open mHealth omh:sleep-episode 1.1 data point."""
     subject, result, _ = _analysed(ctx, night)
     body = omh.sleep_episode_json(result, subject=subject, algorithm_version=ALGORITHM_VERSION,
                                   created=ctx.now())
-    return _file(body, "application/json", night, "-sleep-episode.json")
+    return _file(body, JSON, night, "-sleep-episode.json")
