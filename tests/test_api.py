@@ -332,3 +332,36 @@ def test_session_cookie_is_accepted_like_the_token(
     assert [s["id"] for s in browser.get("/api/v1/subjects").json()] == ["kid"]
     assert browser.delete("/api/v1/session").status_code == 204
     assert browser.get("/api/v1/subjects").status_code == 401
+
+
+def test_events_and_journal_page_by_a_cursor_in_the_link_header(
+    stores: tuple[SqliteSampleStore, SqliteRecordStore], world: World,
+) -> None:
+    client = client_on(stores, world.tokens["caregiver"])
+
+    def follow(url: str) -> tuple[list[dict[str, object]], int]:
+        """Every item of the pages from `url` on, and how many pages."""
+        items, pages = [], 0
+        while url:
+            got = client.get(url)
+            assert got.status_code == 200, got.text
+            items += got.json()
+            pages += 1
+            url = got.links.get("next", {}).get("url", "")
+        return items, pages
+
+    events = client.get(f"/api/v1/nights/{world.night}/events").json()
+    assert len(events) > 10
+    paged, pages = follow(f"/api/v1/nights/{world.night}/events?limit=4")
+    assert paged == events and pages == -(-len(events) // 4)
+    assert follow(f"/api/v1/nights/{world.night}/events?type=lm&limit=7")[0] == [
+        e for e in events if e["type"] == "lm"]
+
+    for k, t in enumerate((NOW - 50, NOW - 40, NOW - 40, NOW - 40, NOW - 10)):  # 3 at one time
+        stores[1].add_note("kid", t, "other", f"note {k}")
+    notes = client.get("/api/v1/subjects/kid/journal").json()
+    assert follow("/api/v1/subjects/kid/journal?limit=2") == (notes, -(-len(notes) // 2))
+    assert "Link" not in client.get("/api/v1/subjects/kid/journal").headers
+
+    bad = client.get("/api/v1/subjects/kid/journal?cursor=bm90LWEtY3Vyc29y")
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]

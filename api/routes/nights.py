@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
+from api import paging
 from api.auth import Ctx, ReadNight, ReadSubject, WriteNight, WriteSubject
 from api.encoding import accepts_gzip, gzip_bytes, json_bytes
 from api.models import (
@@ -129,20 +130,29 @@ async def report(request: Request, ctx: Ctx, night: ReadNight) -> Response:
 @router.get("/nights/{night_id}/events", response_model=list[EventOut])
 async def events(request: Request, ctx: Ctx, night: ReadNight,
                  type: Annotated[list[EventKind] | None, Query()] = None,
-                 start: TimeQuery = None, end: TimeQuery = None) -> Response:
+                 start: TimeQuery = None, end: TimeQuery = None,
+                 limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+                 cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     """The night's events by start; `type` (repeatable) keeps only those kinds; journal notes
-    of the night (noon to noon local) are events of type `journal`. An answer is made once
-    (in a worker thread) while the records do not change; a kept one is served from the
-    event loop without a thread hop."""
+    of the night (noon to noon local) are events of type `journal`. With `limit`, that many at
+    a time, the next page's address in the `Link` header (`api.paging`). The whole answer is
+    made once (in a worker thread) while the records do not change; a kept one is served from
+    the event loop without a thread hop."""
     a, b = _span(start, end, -math.inf, math.inf)
     kinds = None if type is None else sorted(set(type))
     gzipped = accepts_gzip(request)
+    if limit is not None or cursor is not None:
+        after = paging.decode(cursor)
+        found, more = await run_in_threadpool(
+            lambda: paging.page(_events(ctx, night, kinds, a, b), lambda e: e["_t"], limit,
+                                after))
+        return paging.link_next(request, JSONResponse(_untimed(found)), more)
     key = ("events", night.id, None if kinds is None else tuple(kinds), a, b)
     changes = ctx.records.changes()
     body = ctx.bodies.get(key, changes, gzipped)
     if body is None:
         def make() -> bytes:
-            made = JSONResponse(None).render(_events(ctx, night, kinds, a, b))
+            made = JSONResponse(None).render(_untimed(_events(ctx, night, kinds, a, b)))
             return gzip_bytes(made) if gzipped else made
         body = await run_in_threadpool(make)
         ctx.bodies.put(key, changes, gzipped, body)
@@ -165,6 +175,11 @@ def _events(ctx: Ctx, night: NightRecord, kinds: list[EventKind] | None, a: floa
                           "side": None, "note_id": note.id, "kind": note.kind,
                           "text": note.text, "_t": note.time})
         found.sort(key=lambda e: e["_t"])
+    return found  # each with "_t", its start in Unix s
+
+
+def _untimed(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events as answered: without their "_t"."""
     for e in found:
         del e["_t"]
     return found

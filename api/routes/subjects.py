@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from api import paging
 from api.auth import Ctx, ReadSubject, Who, WriteSubject
 from api.models import NoteIn, NoteOut, Problem, SensorOut, ShareIn, ShareOut, SubjectOut, TimeQuery
 from limbwatch.errors import BadInput, NotFound
@@ -31,15 +32,23 @@ def _note(note: Note) -> NoteOut:
 
 
 @router.get("/{subject_id}/journal", response_model=list[NoteOut])
-def journal(ctx: Ctx, subject: ReadSubject,
+def journal(request: Request, response: Response, ctx: Ctx, subject: ReadSubject,
             start: TimeQuery = None, end: TimeQuery = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[NoteOut]:
-    """The journal's notes with start <= time < end, oldest first."""
+            limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+            cursor: Annotated[str | None, Query(max_length=200)] = None) -> list[NoteOut]:
+    """The journal's notes with start <= time < end, oldest first, `limit` at a time: the next
+    page's address is in the `Link` header while there are more (`api.paging`)."""
     lo = -math.inf if start is None else start.timestamp()
     hi = math.inf if end is None else end.timestamp()
     if lo > hi:
         raise BadInput(f"start ({start}) is after end ({end})")
-    return [_note(n) for n in ctx.records.notes(subject.id, lo, hi, limit)]
+    after = paging.decode(cursor)
+    if after is not None:  # from the cursor's time: the notes given there, then limit more
+        lo = max(lo, after[0])
+    fetched = ctx.records.notes(subject.id, lo, hi, limit + 1 + (after[1] if after else 0))
+    notes, more = paging.page(fetched, lambda n: n.time, limit, after)
+    paging.link_next(request, response, more)
+    return [_note(n) for n in notes]
 
 
 @router.post("/{subject_id}/journal", status_code=201, response_model=NoteOut)
