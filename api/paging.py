@@ -53,7 +53,7 @@ def page(items: Sequence[T], time_of: Callable[[T], float], limit: int | None,
         t, given = after
         first = min(bisect_left(times, t) + given, bisect_right(times, t))
     last = len(items) if limit is None else min(len(items), first + limit)
-    if last == len(items) or last == first:
+    if last == len(items):
         return list(items[first:last]), None
     t = times[last - 1]
     return list(items[first:last]), (t, last - bisect_left(times, t))

@@ -183,8 +183,7 @@ class ClockState:
         """Note that the session's morning sync is complete up to `newest`; (version, file
         text) for `write`."""
         self._data.setdefault(f"{device}/{session}", {})["synced"] = newest
-        self._version += 1
-        return self._version, json.dumps(self._data)
+        return self._next()
 
     def sessions(self) -> list[tuple[str, int]]:
         """The (device, session) pairs with syncs kept here."""
@@ -203,6 +202,10 @@ class ClockState:
         kept = [k for k in self._data if k.rsplit("/", 1)[0] == device]
         for old in kept[:-KEEP_SESSIONS]:
             del self._data[old]
+        return self._next()
+
+    def _next(self) -> tuple[int, str]:
+        """A new version of the file's text, for `write`."""
         self._version += 1
         return self._version, json.dumps(self._data)
 
