@@ -32,7 +32,7 @@ from pathlib import Path
 from limbwatch.errors import BadInput, Damaged, Refused, Unavailable
 from limbwatch.store import schema
 from limbwatch.store.open import is_influx, records_path
-from limbwatch.store.sqlite_base import NotAStore, explain_sqlite_error
+from limbwatch.store.sqlite_base import NotAStore, explain_sqlite_error, oldest_readable
 
 # SQLite's lock bytes (os_unix.c): every connection reading the file holds a shared lock on
 # SHARED_FIRST .. SHARED_FIRST + SHARED_SIZE - 1 (in WAL mode for as long as it is open)
@@ -201,8 +201,7 @@ def _check_identity(db: sqlite3.Connection, path: Path) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if app_id != schema.APPLICATION_ID:
         raise NotAStore(f"{path}: is not a limbwatch store (application_id {app_id:#x})")
-    oldest = min(v for v in range(schema.SCHEMA_VERSION + 1)
-                 if all(u in schema.UPGRADES for u in range(v, schema.SCHEMA_VERSION)))
+    oldest = oldest_readable(schema.SCHEMA_VERSION, schema.UPGRADES)
     if not oldest <= version <= schema.SCHEMA_VERSION:
         raise NotAStore(f"{path}: is a limbwatch store of schema {version}; this limbwatch "
                         f"reads schemas {oldest}-{schema.SCHEMA_VERSION}"

@@ -122,7 +122,7 @@ def _check_or_create(
     if app_id != application_id:
         kind = "an empty SQLite database" if n_tables == 0 else "another application's database"
         raise NotAStore(f"{path}: is {kind}, not a {what}")
-    if version < schema_version and all(v in upgrades for v in range(version, schema_version)):
+    if oldest_readable(schema_version, upgrades) <= version < schema_version:
         _upgrade(db, schema_version, upgrades)
     elif version != schema_version:
         raise NotAStore(
@@ -130,6 +130,14 @@ def _check_or_create(
             f"{schema_version} (upgrade limbwatch)"
         )
     db.execute("PRAGMA journal_mode = WAL")
+
+
+def oldest_readable(schema_version: int, upgrades: Mapping[int, Sequence[str]]) -> int:
+    """The oldest schema version that `upgrades` takes, step by step, to `schema_version`."""
+    version = schema_version
+    while version - 1 in upgrades:
+        version -= 1
+    return version
 
 
 def _upgrade(db: sqlite3.Connection, schema_version: int,
