@@ -2,7 +2,7 @@
 
 from typing import Final
 
-ALGORITHM_VERSION: Final[str] = "1.5.0"
+ALGORITHM_VERSION: Final[str] = "1.6.0"
 """Stored beside every report, so a night can be told apart from one analysed differently.
 
 Bump it whenever a detector constant or logic changes what a report says (major: a figure's

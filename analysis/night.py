@@ -134,8 +134,11 @@ def analyze_night(
         [(m.start - t0, m.end - t0, float(p)) for m, p in zip(lm_in, periodic, strict=True)]
         + [(a - t0, b - t0, 0.0) for leg in legs for a, b in leg.other_movement]
     ), dtype=np.float64).reshape(-1, 3)
+    loose = [np.array([m.start - t0 for m in scoring.series_movements(series)])
+             for series, ok in zip(scoring.series, scoring.settled_series(), strict=True)
+             if not ok]
     epochs = sleep.score(np.max(evidence, axis=0), np.max(moving, axis=0), data,
-                         movements=all_moving)
+                         movements=all_moving, loose_runs=loose)
     summary = sleep.summarize(epochs)
 
     def asleep(t: float) -> bool:

@@ -175,23 +175,30 @@ class PlmScoring:
             out.append(periodic / max(1, int(np.count_nonzero(counted[lo:hi - 1]))))
         return out
 
-    def settled_legs(self) -> list[bool]:
-        """Per input LM: whether it is in a PLM series that is periodic in its surroundings.
+    def settled_series(self) -> list[bool]:
+        """Per series (as `self.series`): whether it is periodic in its surroundings.
 
         That is a series of at least `SETTLED_MIN_LMS` LMs, or one whose local periodicity
         index (`local_periodicity`) reaches `SETTLED_MIN_PI`. The other series, short and
         among non-periodic movement, are PLM-like runs that a waking child's voluntary
         movements make as readily as PLMS do (issue 9, `fragmented_plms`).
         """
-        settled = [False] * self._input_count()
+        return [series.count >= SETTLED_MIN_LMS or pi >= SETTLED_MIN_PI
+                for series, pi in zip(self.series, self.local_periodicity(), strict=True)]
+
+    def series_movements(self, series: PlmSeries) -> tuple[ScoredMovement, ...]:
+        """The periodic movements of one of `self.series`, in onset order."""
         onsets = [m.start for m in self.movements]
-        for series, pi in zip(self.series, self.local_periodicity(), strict=True):
-            if series.count < SETTLED_MIN_LMS and pi < SETTLED_MIN_PI:
-                continue
-            first = bisect.bisect_left(onsets, series.start)
-            last = bisect.bisect_right(onsets, series.end)
-            for movement in self.movements[first:last]:
-                for i in movement.members if movement.periodic else ():
+        first = bisect.bisect_left(onsets, series.start)
+        last = bisect.bisect_right(onsets, series.end)
+        return tuple(m for m in self.movements[first:last] if m.periodic)
+
+    def settled_legs(self) -> list[bool]:
+        """Per input LM: whether it is in a settled series (`settled_series`)."""
+        settled = [False] * self._input_count()
+        for series, ok in zip(self.series, self.settled_series(), strict=True):
+            for movement in self.series_movements(series) if ok else ():
+                for i in movement.members:
                     settled[i] = True
         return settled
 

@@ -21,6 +21,10 @@ Scored against them the F1 measured the definition, not the detection; it is sti
 ("vs sim kick spans", information only).
 
     python bench/bench_accuracy.py [--scenarios a,b] [--hours H] [--seeds 1,2,3]
+
+`+/-`: nights whose PLMS index came out above / below the truth. `--seeds 4-30` (seeds beyond
+the bench's three are tuning seeds too: nothing was tuned on them but they are not held out)
+measures the sign and the spread over many nights of each scenario.
 """
 
 from __future__ import annotations
@@ -388,7 +392,7 @@ def print_table(title: str, rows: dict[str, list[NightScore]]) -> None:
     print(f"\n{title}")
     print(f"{'scenario':<20} {'nights':>6} {'LM F1':>6} {'weak R':>6} {'PLMI true':>9} "
           f"{'PLMI err':>8} {'max':>5} {'trem F1':>7} {'S/W acc':>7} {'kappa':>6} "
-          f"{'SOL err':>7} {'clus F1':>7} {'kick F1':>7} {'state F1':>8} "
+          f"{'SOL err':>7} {'clus F1':>7} {'kick F1':>7} {'state F1':>8} {'+/-':>5} "
           f"{'flags missed/false'}")
     for name, scores in rows.items():
         m = summarize(scores)
@@ -401,6 +405,7 @@ def print_table(title: str, rows: dict[str, list[NightScore]]) -> None:
               f"{m['sleep_acc']:>7.3f} {m['kappa']:>6.2f} {m['sol_err']:>7.1f} "
               f"{_opt(scores, 'cluster', m['cluster_f1'])} {_opt(scores, 'kick', m['kick_f1'])} "
               f"{m['state_f1'] if any(s.state_pairs for s in scores) else float('nan'):>8.2f} "
+              f"{m['above']:>2}/{m['below']:<2} "
               f"{m['missed']}/{m['false']} {' '.join(detail)}")
 
 
@@ -410,6 +415,12 @@ def _opt(scores: list[NightScore], name: str, value: float) -> str:
     return f"{value:>7.2f}" if any_ else f"{'n/a':>7}"
 
 
+def _seed_range(part: str) -> range:
+    """"4" or "4-30" (inclusive)."""
+    lo, _, hi = part.partition("-")
+    return range(int(lo), int(hi or lo) + 1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--scenarios", help="comma-separated (default: all)")
@@ -417,13 +428,15 @@ def main() -> int:
     ap.add_argument("--hours", type=float, help="override scenario durations (quick runs)")
     args = ap.parse_args()
     names = args.scenarios.split(",") if args.scenarios else list_scenarios()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = [n for part in args.seeds.split(",") for n in _seed_range(part)]
     scores = [run_night(name, seed, args.hours) for name in names for seed in seeds]
     parts: dict[str, dict[str, list[NightScore]]] = {"tuning": defaultdict(list),
                                                      "held out": defaultdict(list)}
     for s in scores:
         parts["held out" if s.held_out else "tuning"][s.scenario].append(s)
-    labels = {"tuning": "TUNING (seeds 1, 2)", "held out": "HELD OUT (seed 3, and held_out_mixed)"}
+    tuning_seeds = ", ".join(str(n) for n in seeds if n != HELD_OUT_SEED)
+    labels = {"tuning": f"TUNING (seeds {tuning_seeds})",
+              "held out": "HELD OUT (seed 3, and held_out_mixed)"}
     for part, rows in parts.items():
         if rows:
             print_table(labels[part], rows)

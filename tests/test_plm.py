@@ -184,14 +184,15 @@ def test_short_series_among_waking_movement_is_not_settled() -> None:
     assert series_counts(scoring) == [4]
     (pi,) = scoring.local_periodicity()
     assert pi == pytest.approx(3 / 13)  # 3 periodic IMIs of the 13 within 150 s of the series
-    assert not any(scoring.settled_legs())
+    assert not any(scoring.settled_legs()) and scoring.settled_series() == [False]
+    assert [m.start for m in scoring.series_movements(scoring.series[0])] == [0, 20, 40, 60]
 
 
 def test_long_series_is_settled_whatever_its_surroundings() -> None:
     scoring = score_plm(_among_waking_movement([20.0 * k for k in range(8)]))
     assert series_counts(scoring) == [8]
     settled = scoring.settled_legs()
-    assert sum(settled) == 8
+    assert sum(settled) == 8 and scoring.settled_series() == [True]
     assert settled == scoring.periodic_legs()
 
 

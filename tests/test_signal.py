@@ -174,3 +174,22 @@ def test_plm_series_alone_never_wakes_and_dense_movement_extends_wake() -> None:
     moving[20:30] = 6.0
     epochs = sleep.score(evidence, moving, np.ones(n))
     assert set(epochs[14:30]) == {"W"} and set(epochs[34:60]) == {"S"}
+
+
+def test_a_loose_run_leading_into_an_awakening_is_its_start() -> None:
+    n = 120
+    evidence = np.zeros(n)
+    evidence[60:70] = 12.0  # waking movement at epochs 60-69
+    run = np.array([44.0, 47.0, 50.0, 53.0, 56.0, 59.0, 62.0]) * sleep.EPOCH_S + 5.0
+    moving = evidence.copy()
+    moving[run.astype(int) // 30] = np.maximum(moving[run.astype(int) // 30], 3.0)
+    alone = sleep.score(evidence, moving, np.ones(n))
+    assert alone[44:59] == "S" * 15 and alone[60:70] == "W" * 10
+    # The same LMs as a loose PLM-like run (not periodic in its surroundings) that ends in the
+    # wake period: the awakening starts at the run's first LM.
+    led = sleep.score(evidence, moving, np.ones(n), loose_runs=[run])
+    assert led[:44] == "S" * 44 and led[44:70] == "W" * 26 and led[70:] == alone[70:]
+    # A run that ends in sleep (before the awakening) or lies wholly in it changes nothing.
+    for onsets in (run[:4], run[:4] - 20 * sleep.EPOCH_S):
+        assert sleep.score(evidence, moving, np.ones(n), loose_runs=[onsets]) == alone
+
