@@ -133,7 +133,9 @@ async def _collect(config_path: Path, night_end: float) -> None:
             now = clock.now()
             if time.monotonic() - last_print > 10:
                 last_print = time.monotonic()
-                print(f"  night {(now - NIGHT_START) / 3600:+5.1f} h: " + "; ".join(
+                when = ("before the night" if now < NIGHT_START
+                        else f"night {(now - NIGHT_START) / 3600:+5.1f} h")
+                print(f"  {when}: " + "; ".join(
                     f"{s.side} {'connected' if s.connected else 'away'} {s.packets} packets "
                     f"({s.backfilled} backfilled, {s.gaps_open} missing)" for s in status),
                     flush=True)
