@@ -120,14 +120,27 @@ def find_clusters(jerks: Sequence[tuple[float, float, str]],
     return out
 
 
+def lights_out_before_sleep(epochs: str, t0: float, notes: Sequence[float]) -> float | None:
+    """Of a caregiver's "lights out" notes (Unix s), the last from the recording's start `t0`
+    to the first sleep epoch of `epochs`: where sleep-onset latency is counted from. None when
+    no note lies there (a note after sleep onset is about a later awakening, not settling)."""
+    from analysis.sleep import EPOCH_S
+
+    if "S" not in epochs:
+        return None
+    first_sleep = t0 + epochs.index("S") * EPOCH_S
+    return max((t for t in notes if t0 <= t <= first_sleep), default=None)
+
+
 def settling_periods(
-    epochs: str, t0: float, scoring: PlmScoring, *, lights_out: float | None = None,
+    epochs: str, t0: float, scoring: PlmScoring, *, lights_out: Sequence[float] = (),
 ) -> list[SettlingPeriod]:
     """The first settling (to the first sleep epoch) and every awakening's return to sleep.
 
     `epochs`: the S/W/N string from `t0`; `scoring`: the PLM scoring of the whole night. The
-    first settling starts at `lights_out` when given (and within the recording), else at the
-    first worn epoch; an awakening is a wake run between sleep epochs.
+    first settling starts at the "lights out" note `lights_out_before_sleep` picks from
+    `lights_out` (Unix s), else at the first worn epoch; an awakening is a wake run between
+    sleep epochs.
     """
     from analysis.sleep import EPOCH_S
 
@@ -135,9 +148,8 @@ def settling_periods(
         return []
     first_sleep = epochs.index("S")
     worn = next((k for k, c in enumerate(epochs) if c != "N"), first_sleep)
-    start0 = t0 + worn * EPOCH_S
-    if lights_out is not None and t0 <= lights_out <= t0 + first_sleep * EPOCH_S:
-        start0 = lights_out
+    chosen = lights_out_before_sleep(epochs, t0, lights_out)
+    start0 = t0 + worn * EPOCH_S if chosen is None else chosen
     spans = [(start0, t0 + first_sleep * EPOCH_S, True)]
     k = first_sleep
     n = len(epochs)

@@ -94,12 +94,13 @@ def _overlaps(iv: Interval_s, others: Sequence[Interval_s]) -> bool:
 
 def analyze_night(
     recordings: Sequence[Recording], *, age_months: float | None = None,
-    rules: plm.Rules = "wasm2016", lights_out: float | None = None,
+    rules: plm.Rules = "wasm2016", lights_out: Sequence[float] = (),
 ) -> NightResult:
     """Analyse one night from one or two legs (at most one per side).
 
-    `lights_out`: Unix s of a caregiver's "lights out" note, if any: sleep-onset latency is
-    counted from it instead of from the first worn epoch.
+    `lights_out`: Unix s of a caregiver's "lights out" notes, if any: sleep-onset latency is
+    counted from the last of them before the first sleep instead of from the first worn epoch
+    (`analysis.episodes.lights_out_before_sleep`).
     """
     sides = [r.side for r in recordings]
     if not recordings or len(set(sides)) != len(sides):
@@ -162,6 +163,7 @@ def analyze_night(
     clusters = [dataclasses.replace(c, sleep_share=sleep_share(c.start, c.end))
                 for c in clusters]
     settling = episodes.settling_periods(epochs, t0, scoring, lights_out=lights_out)
+    lights_out_used = episodes.lights_out_before_sleep(epochs, t0, lights_out)
     wake_h = epochs.count("W") * sleep.EPOCH_S / 3600
     plmw = sum(m.periodic and not sl for m, sl in zip(scoring.movements, in_sleep, strict=True))
     plmw_index = plmw / wake_h if wake_h > 0 else None
@@ -232,7 +234,7 @@ def analyze_night(
         age_months=age_months,
         jerk_clusters=tuple(clusters),
         settling=tuple(settling),
-        lights_out=lights_out,
+        lights_out=lights_out_used,
         plmw_index=plmw_index,
     )
 

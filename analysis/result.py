@@ -116,7 +116,7 @@ class NightResult:
     age_months: float | None  # as given by the caller
     jerk_clusters: tuple[JerkCluster, ...] = ()  # clusters of brief jerks, both legs, by start
     settling: tuple[SettlingPeriod, ...] = ()  # first settling, then each return to sleep
-    lights_out: float | None = None  # Unix s, as given by the caller
+    lights_out: float | None = None  # Unix s: the caregiver's note sleep-onset latency counts from
     plmw_index: float | None = None  # periodic LMs in wake per hour of wake; None if no wake
 
     def __repr__(self) -> str:
@@ -179,8 +179,7 @@ class NightResult:
 
     def settling_report(self) -> Settling:
         first = self.first_settling
-        from_lights = (first is not None and self.lights_out is not None
-                       and abs(first.start - self.lights_out) < 1e-6)
+        from_lights = first is not None and self.lights_out is not None
         return Settling(
             lights_out=None if self.lights_out is None else iso_ms(self.lights_out),
             latency_from="lights_out" if from_lights else "first_worn_epoch",

@@ -774,7 +774,7 @@ def _demo(args: argparse.Namespace) -> int:
         stored = records.report(night.id)
         if stored is None:
             raise BadInput(f"the demo night was not analysed: {night.failure}")
-        result = analyse_stored_night(samples, night, subject)  # the report's, for its picture
+        result = analyse_stored_night(samples, records, night)  # the report's, for its picture
         report_path = args.out_dir / "report.json"
         report_path.write_text(stored[1] + "\n")
         picture = draw_night(result, args.out_dir / "night.png")

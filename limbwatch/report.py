@@ -168,7 +168,7 @@ class SettlingPeriodOut(_Model):
 class Settling(_Model):
     """(addition) Settling to sleep at the start of the night and after each awakening."""
 
-    lights_out: IsoTime | None  # a caregiver's note, when given
+    lights_out: IsoTime | None  # the "lights out" note the latency counts from
     latency_from: Literal["lights_out", "first_worn_epoch"]
     sleep_onset_latency_min: float | None  # null if no sleep
     first: SettlingPeriodOut | None  # null if no sleep

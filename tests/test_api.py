@@ -21,10 +21,11 @@ from test_store import T0
 from api.app import create_app
 from api.context import Settings
 from api.signal import min_max_buckets
-from limbwatch.report import iso_ms
+from limbwatch.report import iso_ms, parse_iso
 from limbwatch.store.records import SensorStatus
 from limbwatch.store.sqlite import SqliteSampleStore
 from limbwatch.store.sqlite_records import SqliteRecordStore
+from worker.service import AnalysisService
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,33 @@ def test_journal_round_trip_with_time_defaulting_to_now(client: TestClient) -> N
     assert made["time"] == time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(NOW))
     assert made in client.get("/api/v1/subjects/kid/journal").json()
     assert client.post("/api/v1/subjects/kid/journal", json={"kind": "x"}).status_code == 422
+
+
+def test_a_lights_out_note_has_the_night_analysed_again_counting_latency_from_it(
+    client: TestClient, stores: tuple[SqliteSampleStore, SqliteRecordStore], world: World,
+) -> None:
+    samples, records = stores
+    report = client.get(f"/api/v1/nights/{world.night}/report").json()
+    assert report["settling"]["latency_from"] == "first_worn_epoch"
+    start = parse_iso(report["recording"]["start"])
+    latency = report["settling"]["sleep_onset_latency_min"]
+    client.post("/api/v1/subjects/kid/journal", json={"time": iso_ms(start + 30), "kind": "woke"})
+    night = records.night(world.night)
+    assert night is not None and not night.reanalyse  # other notes change no report
+    at = start + min(60.0, latency * 30.0)
+    made = client.post("/api/v1/subjects/kid/journal",
+                       json={"time": iso_ms(at), "kind": "lights_out", "text": "in bed"})
+    assert made.status_code == 201 and made.json()["kind"] == "lights_out"
+    night = records.night(world.night)
+    assert night is not None and night.reanalyse
+    waiting = records.night(world.waiting)
+    assert waiting is not None and not waiting.reanalyse  # another date, and no report yet
+    assert world.night in AnalysisService(samples, records, now=lambda: NOW).poll()
+    settling = client.get(f"/api/v1/nights/{world.night}/report").json()["settling"]
+    assert settling["latency_from"] == "lights_out"
+    assert parse_iso(settling["lights_out"]) == pytest.approx(at, abs=1e-3)
+    assert settling["sleep_onset_latency_min"] == pytest.approx(latency - (at - start) / 60,
+                                                                abs=0.01)
 
 
 def test_signal_keeps_a_brief_spike_visible() -> None:

@@ -98,6 +98,29 @@ def test_unilateral_tremor_is_found_and_flagged() -> None:
                 if m.side == long[0].side and a < parse_iso(m.start) < b]
 
 
+def test_sleep_onset_latency_counts_from_the_last_lights_out_note_before_sleep() -> None:
+    sim = night("settling_kicks", seed=4, hours=1.5)
+    recs = recordings(sim)
+    plain = analyze_night(recs, age_months=sim.truth.age_months).to_report().settling
+    assert plain.latency_from == "first_worn_epoch" and plain.lights_out is None
+    t0 = min(float(r.time[0]) for r in recs)
+    assert plain.sleep_onset_latency_min is not None and plain.sleep_onset_latency_min > 10
+    first, second = t0 + 120.0, t0 + 300.0  # the child got up once after the first "lights out"
+    later = t0 + (plain.sleep_onset_latency_min + 20) * 60  # after sleep onset: an awakening's
+    before = t0 - 600.0  # before the sensor recorded: nothing to count from
+    settling = analyze_night(recs, age_months=sim.truth.age_months,
+                             lights_out=[later, second, before, first]).to_report().settling
+    assert settling.latency_from == "lights_out"
+    assert settling.lights_out is not None and parse_iso(settling.lights_out) == second
+    assert settling.sleep_onset_latency_min == pytest.approx(
+        plain.sleep_onset_latency_min - 5.0, abs=0.01)
+    assert settling.first is not None and plain.first is not None
+    assert settling.first.lms <= plain.first.lms
+    unused = analyze_night(recs, age_months=sim.truth.age_months,
+                           lights_out=[later, before]).to_report().settling
+    assert unused == plain
+
+
 def night_hours_covering_tremor() -> float:
     truth = simulate_night(load_scenario("unilateral_tremor"), 11).truth
     last = max(e.end for e in truth.events if e.kind == "tremor")

@@ -150,8 +150,8 @@ class AnalysisService:
             age_months = self.default_age_months
         self.records.set_status(night.id, "analysing")
         try:
-            result = analyse_stored_night(self.samples, night, subject, age_months=age_months,
-                                          rules=rules, fs=fs)
+            result = analyse_stored_night(self.samples, self.records, night,
+                                          age_months=age_months, rules=rules, fs=fs)
         except Unavailable as exc:
             self.records.set_status(night.id, "waiting")
             log.warning("night %d (%s %s): the store is unavailable, analysis postponed: %s",

@@ -33,7 +33,7 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("frequency_hz", "(tremor) median dominant frequency, Hz"),
     ("note_id", "(journal) the note's id"),
     ("kind", "(journal) feeding, fever, medication, supplement, shaking_seen, "
-             "stopped_when_held, woke, other"),
+             "stopped_when_held, woke, lights_out, other"),
     ("text", "(journal) the caregiver's words"),
 )
 

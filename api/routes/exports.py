@@ -45,7 +45,7 @@ def _analysed(ctx: Context, night: NightRecord) -> tuple[Subject, NightResult, l
                        "ask for a re-analysis (POST .../reanalyze) first")
     subject = ctx.records.subject(night.subject_id)
     assert subject is not None  # a night's subject is never deleted
-    result = analyse_stored_night(ctx.samples, night, subject)
+    result = analyse_stored_night(ctx.samples, ctx.records, night)
     notes = ctx.records.notes(subject.id, night.start - 3600, night.end + 3600)
     return subject, result, notes
 

@@ -12,7 +12,7 @@ from api.auth import Ctx, ReadSubject, Who, WriteSubject
 from api.models import NoteIn, NoteOut, Problem, SensorOut, ShareIn, ShareOut, SubjectOut, TimeQuery
 from limbwatch.errors import BadInput, NotFound
 from limbwatch.report import iso_ms
-from limbwatch.store.records import Note
+from limbwatch.store.records import Note, night_date
 
 router = APIRouter(prefix="/api/v1/subjects", tags=["subjects"])
 
@@ -53,9 +53,17 @@ def journal(request: Request, response: Response, ctx: Ctx, subject: ReadSubject
 
 @router.post("/{subject_id}/journal", status_code=201, response_model=NoteOut)
 def add_note(ctx: Ctx, subject: WriteSubject, note: NoteIn) -> NoteOut:
-    """Add a note; its time defaults to now."""
+    """Add a note; its time defaults to now. A `lights_out` note asks for a new analysis of
+    the night it falls in, if that night has a report: its sleep-onset latency may count from
+    the note now."""
     when = ctx.now() if note.time is None else note.time.timestamp()
-    return _note(ctx.records.add_note(subject.id, when, note.kind, note.text))
+    saved = ctx.records.add_note(subject.id, when, note.kind, note.text)
+    if note.kind == "lights_out":
+        day = night_date(when, subject.time_zone)
+        for night in ctx.records.nights(subject.id, first=day, last=day):
+            if night.algorithm_version is not None:
+                ctx.records.request_reanalysis(night.id)
+    return _note(saved)
 
 
 @router.post("/{subject_id}/shares", status_code=201, response_model=ShareOut,

@@ -31,7 +31,7 @@ Detail = Mapping[str, float | int | str | bool | None]
 Role = Literal["caregiver", "clinician", "admin", "gateway"]
 ROLES: tuple[Role, ...] = get_args(Role)
 NoteKind = Literal["feeding", "fever", "medication", "supplement", "shaking_seen",
-                   "stopped_when_held", "woke", "other"]
+                   "stopped_when_held", "woke", "lights_out", "other"]
 NOTE_KINDS: tuple[NoteKind, ...] = get_args(NoteKind)
 
 

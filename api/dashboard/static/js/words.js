@@ -12,6 +12,7 @@ export const NOTE_KINDS = {
   shaking_seen: "Shaking seen",
   stopped_when_held: "Stopped when held",
   woke: "Woke up",
+  lights_out: "Lights out",
   other: "Other",
 };
 
