@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
                        help="with --store: the night of this local evening date")
     a.add_argument("--age-months", type=float, help="the child's age, for age-aware thresholds")
+    a.add_argument("--lights-out", type=_instant, action="append", default=[], metavar="TIME",
+                   help="bedtime, ISO 8601 with a zone (2026-11-20T19:45:00+01:00), repeatable: "
+                        "sleep-onset latency counts from the last before sleep (with --store, "
+                        "the journal's lights_out notes do)")
     a.add_argument("--fs", type=float, help="sample rate, Hz (default: inferred from the times)")
     a.add_argument("--rules", choices=["wasm2016", "aasm"], default="wasm2016")
     a.add_argument("-o", "--output", type=Path, help="report file (default: standard output)")
@@ -268,7 +272,8 @@ def _analyze(args: argparse.Namespace) -> int:
         raise BadInput("give --left, --right or both (or --store and --subject)")
     legs: tuple[tuple[Side, Path | None], ...] = (("left", args.left), ("right", args.right))
     recs = [read_recording_csv(path, side, fs=args.fs) for side, path in legs if path is not None]
-    result = analyze_night(recs, age_months=args.age_months, rules=args.rules)
+    result = analyze_night(recs, age_months=args.age_months, rules=args.rules,
+                           lights_out=args.lights_out)
     _emit(result.to_report().model_dump_json(indent=2), args.output)
     return 0
 
@@ -279,6 +284,9 @@ def _analyze_store(args: argparse.Namespace) -> int:
 
     if args.left is not None or args.right is not None:
         raise BadInput("give --left/--right or --store, not both")
+    if args.lights_out:
+        raise BadInput("--lights-out goes with --left/--right; for a stored night, add a "
+                       "lights_out note to the journal (dashboard or POST .../journal)")
     if args.subject is None:
         raise BadInput("--store needs --subject")
     with _stores(args.store) as (samples, records):
@@ -318,6 +326,18 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-20") from None
+
+
+def _instant(text: str) -> float:
+    """Unix s of an ISO 8601 time that names its zone."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time with a zone like 2026-11-20T19:45:00+01:00")
+    return when.timestamp()
 
 
 @contextmanager

@@ -74,3 +74,12 @@ def test_simulate_then_analyze_with_aasm_rules(tmp_path: Path) -> None:
     report = json.loads(out.stdout)
     assert report["schema_version"] == 1 and report["plm"]["rules"] == "aasm"
     assert report["age_months"] == 96
+    assert report["settling"]["latency_from"] == "first_worn_epoch"
+    bedtime = run("analyze", "--left", str(tmp_path / "left.csv"), "--lights-out",
+                  "2026-11-20T20:31:00+01:00")  # T0 + 60 s
+    assert bedtime.returncode == 0, bedtime.stderr
+    settling = json.loads(bedtime.stdout)["settling"]
+    assert settling["latency_from"] == "lights_out"
+    assert settling["lights_out"] == "2026-11-20T19:31:00.000Z"
+    no_zone = run("analyze", "--left", str(tmp_path / "left.csv"), "--lights-out", "19:45")
+    assert no_zone.returncode == 2 and "with a zone" in no_zone.stderr
