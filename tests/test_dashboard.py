@@ -163,7 +163,7 @@ def test_caregiver_morning_journal_live_signal_and_log_out(served: Served,
 
     # the morning view: the sentence, the flags with what to do, the timeline
     summary = page.locator("#summary").inner_text()
-    assert summary.startswith("Sam slept ") and "repeating leg movements per hour" in summary
+    assert summary.startswith("Sam fell asleep ") and "repeating leg movements per hour" in summary
     codes = page.locator("li.flag").evaluate_all("(cards) => cards.map((c) => c.dataset.code)")
     assert "PLMI_ELEVATED" in codes
     plmi = page.locator("li.flag[data-code='PLMI_ELEVATED']")
@@ -424,7 +424,13 @@ def test_wording_never_diagnoses_and_says_what_to_do(served: Served, browser: Br
                 tier("LOW_COVERAGE", "warning"), tier("FRAGMENTED_SLEEP", "info"),
                 tier("SOMETHING_NEW", "warning")],
         sentences: [w.nightSentence(report(480, []), "Sam", "Europe/London"),
-                    w.nightSentence(report(0, [spell]), "Sam", "Europe/London")],
+                    w.nightSentence(report(0, [spell]), "Sam", "Europe/London"),
+                    w.nightSentence({ ...report(480, []), settling: {
+                      latency_from: "lights_out", sleep_onset_latency_min: 34.4,
+                      first: { kicking_min: 22.2 } } }, "Sam", "Europe/London"),
+                    w.nightSentence({ ...report(480, []), settling: {
+                      latency_from: "first_worn_epoch", sleep_onset_latency_min: 12,
+                      first: { kicking_min: 0 } } }, "Sam", "Europe/London")],
         text: [...Object.values(w.TIERS), w.LIMITS_SHORT, ...w.LIMITS, w.RED_FLAGS,
                ...w.NORMAL_YOUNG, w.jerksLine({ brief_jerks: 1 }),
                ...["lost", "off_ankle", "low_battery"].map(
@@ -441,6 +447,11 @@ def test_wording_never_diagnoses_and_says_what_to_do(served: Served, browser: Br
         "hour of sleep and no spells of shaking.",
         "Sam did not seem to sleep in the 9 h recorded and had 1 spell of shaking (the longest "
         "3 min 30 s).",
+        "Sam fell asleep 34 min after lights out (the legs kicked in a regular rhythm for about "
+        "22 min of it), slept 8 h between 19:50 and 04:20, woke once, had 2.3 repeating leg "
+        "movements per hour of sleep and no spells of shaking.",
+        "Sam fell asleep 12 min after the sensors went on, slept 8 h between 19:50 and 04:20, "
+        "woke once, had 2.3 repeating leg movements per hour of sleep and no spells of shaking.",
     ]
     words = " ".join(got["text"]).lower()
     for never in ("plmd", "rls", "restless legs", "disorder", "epilep", "your child has"):

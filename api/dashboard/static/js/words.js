@@ -58,6 +58,8 @@ export function nightSentence(report, name, zone) {
   const sleep = report.sleep;
   const parts = [];
   if (sleep.total_sleep_min > 0) {
+    const settling = settlingPart(report.settling);
+    if (settling) parts.push(settling);
     parts.push(`slept ${hoursMinutes(sleep.total_sleep_min)} between ${clock(unix(sleep.onset), zone)} and ` +
       `${clock(unix(sleep.offset), zone)}`);
     parts.push(sleep.awakenings === 0 ? "did not wake" : `woke ${times(sleep.awakenings)}`);
@@ -76,6 +78,16 @@ export function nightSentence(report, name, zone) {
   let last = parts.pop();
   if (parts.at(-1).startsWith("had ")) last = last.replace(/^had /, ""); // "had X and Y"
   return `${name} ${parts.join(", ")} and ${last}.`;
+}
+
+// how long falling asleep took, and the rhythmic kicking in it (reports of algorithm 1.2.0 on)
+function settlingPart(settling) {
+  const latency = settling?.sleep_onset_latency_min;
+  if (latency == null || latency < 1) return null;
+  const from = settling.latency_from === "lights_out" ? "lights out" : "the sensors went on";
+  const kicking = settling.first?.kicking_min ?? 0;
+  return `fell asleep ${hoursMinutes(latency)} after ${from}` + (kicking >= 1
+    ? ` (the legs kicked in a regular rhythm for about ${hoursMinutes(kicking)} of it)` : "");
 }
 
 export const LIMITS_SHORT = "This is not a diagnosis. The sensors feel movement at the ankles only: they cannot see " +
