@@ -113,6 +113,16 @@ def test_the_figures_are_printed_as_the_night_has_them(tmp_path: Path,
         assert re.search(rf"PLMS index\s+{r.figures().plm_index:.1f} /h of sleep", text)
         assert re.search(rf"PLMS \(both legs\)\s+{r.plm.count} ", text)
         assert re.search(rf"Brief jerks in sleep\s+{r.brief_jerks}\b", text)
+        first = r.first_settling
+        assert first is not None
+        assert re.search(rf"Sleep-onset latency\s+{first.minutes:.0f} min \(from sensor on\)",
+                         text)
+        assert r.plmw_index is not None
+        assert re.search(rf"PLMW index\s+{r.plmw_index:.1f} /h of wake", text)
+        returns = sum(p.kicking_min for p in r.settling if not p.first)
+        assert re.search(rf"Kicking settling / later\s+{first.kicking_min:.0f} / {returns:.0f} min",
+                         text)
+        assert re.search(rf"Jerk clusters\s+{len(r.jerk_clusters)} \(", text)
         for leg in r.legs:
             row = next(line.split() for line in lines if line.startswith(leg.side + " "))
             assert row == leg_row(r, leg.side)

@@ -246,10 +246,21 @@ def _night(pages: _Pages, r: NightResult, subject: Subject, notes: Sequence[Note
         ("Sensor off the ankle", f"{fig.nonwear_min:.0f} min"),
         ("Data coverage", f"{fig.coverage:.0%}"),
         ("Age", _age(subject, r.start)),
+        ("Sleep-onset latency", _latency(r)),
+        ("PLMW index", "no wake" if r.plmw_index is None else f"{r.plmw_index:.1f} /h of wake"),
+        ("Kicking settling / later", _kicking(r)),
+        ("Jerk clusters", f"{len(r.jerk_clusters)} ({sum(c.count for c in r.jerk_clusters)} "
+                          "jerks)"),
     ]
     pages.heading("Summary")
     pages.table(None, [[*figures[k], *figures[k + 1]]
                                    for k in range(0, len(figures), 2)], [44, 43, 44, 43])
+    pages.paragraph(
+        "Sleep-onset latency: from the caregiver's lights-out note when there is one before "
+        "sleep, else from when the sensor went on. Kicking settling / later: minutes of "
+        "PLM-like series (the PLM rules applied in wake) before the first sleep / while "
+        "returning to sleep after awakenings; PLMW index: periodic LMs per hour of wake.",
+        SMALL_PT)
     pages.heading("Flags")
     if r.flags:
         pages.table(["severity", "code", "what it means"],
@@ -284,6 +295,21 @@ def _night(pages: _Pages, r: NightResult, subject: Subject, notes: Sequence[Note
                      for n in sorted(notes, key=lambda n: n.time)], [20, 26, 30, 98])
     else:
         pages.paragraph("No notes for this night.")
+
+
+def _latency(r: NightResult) -> str:
+    first = r.first_settling
+    if first is None:
+        return "no sleep"
+    return f"{first.minutes:.0f} min " + (
+        "(from lights out)" if r.lights_out is not None else "(from sensor on)")
+
+
+def _kicking(r: NightResult) -> str:
+    """Minutes of PLM-like series awake: the first settling / the returns to sleep."""
+    first = r.first_settling
+    returns = sum(p.kicking_min for p in r.settling if not p.first)
+    return f"{0.0 if first is None else first.kicking_min:.0f} / {returns:.0f} min"
 
 
 def _leg_row(r: NightResult, side: str) -> list[str]:
